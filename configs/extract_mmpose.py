@@ -1,0 +1,62 @@
+"""Stage 3b settings: 3D whole-body landmarks with RTMDet + RTMW3D (mmdet / mmpose).
+
+Plain constants, read by scripts/3b_extract_mmpose.py (and the validation and visualisation
+scripts). Any of them can be overridden for one run:
+    python scripts/3b_extract_mmpose.py --cfg-options CSV_FILE=/data/my.csv BBOX_THR=0.5
+"""
+import os
+from pathlib import Path
+
+# ---------------------------------------------------------------- paths
+ROOT = str(Path(__file__).resolve().parents[1])   # project root, found from this file
+VIDEO_DIR = f'{ROOT}/dataset/origin'              # {VIDEO_NAME}.mp4 / .mkv / .webm
+NPY_DIR = f'{ROOT}/dataset/npy'                   # output: {SENTENCE_NAME}.npy (+ the ledger)
+CSV_FILE = f'{ROOT}/assets/youtube_asl.csv'       # tab-separated caption manifest
+
+# ---------------------------------------------------------------- frame sampling
+REDUCE_FPS_TO = 24.0                     # keep ~24 frames per second; None: use FRAME_SKIP
+FRAME_SKIP = 1                           # with REDUCE_FPS_TO = None: every n-th frame
+ACCEPT_VIDEO_FPS_WITHIN = (24.0, 60.0)   # videos with another frame rate are skipped
+MIN_SEGMENT_SECONDS = 0.2                # shorter segments are skipped
+MAX_SEGMENT_SECONDS = 60.0               # longer segments are skipped
+
+# ---------------------------------------------------------------- workers
+MAX_WORKERS = 1          # processes (local) or actors per GPU / CPU slot (ray); each loads both models
+EXECUTOR = 'local'       # 'local' (process pool) or 'ray'
+RAY_ADDRESS = None       # None: start a local Ray; 'auto' or 'ray://host:10001': join a cluster
+# Slurm job arrays split the work by video into balanced shards automatically.
+NUM_SHARDS = int(os.environ.get('SLURM_ARRAY_TASK_COUNT', 1))
+SHARD_INDEX = int(os.environ.get('SLURM_ARRAY_TASK_ID', 0)) - int(os.environ.get('SLURM_ARRAY_TASK_MIN', 0))
+
+# ---------------------------------------------------------------- models
+DET_MODEL_CONFIG = f'{ROOT}/models/configs/rtmdet_m_8xb32-300e_coco.py'
+DET_MODEL_CHECKPOINT = f'{ROOT}/models/checkpoints/rtmdet_m.pth'
+DET_MODEL_CHECKPOINT_LINK = ('https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_m_8xb32-300e_coco/'
+                             'rtmdet_m_8xb32-300e_coco_20220719_112220-229f527c.pth')
+POSE_MODEL_CONFIG = f'{ROOT}/models/configs/rtmw3d-l_8xb64_cocktail14-384x288.py'
+POSE_MODEL_CHECKPOINT = f'{ROOT}/models/checkpoints/rtmw3d-l.pth'
+POSE_MODEL_CHECKPOINT_LINK = ('https://download.openmmlab.com/mmpose/v1/wholebody_3d_keypoint/rtmw3d/'
+                              'rtmw3d-l_8xb64_cocktail14-384x288-794dbc78_20240626.pth')
+
+# ---------------------------------------------------------------- detection and pose
+ADD_VISIBLE = True   # save (x, y, z, visibility); False: (x, y, z)
+BBOX_THR = 0.3       # a detection of DET_CAT_ID with a higher score is a person
+KPT_THR = 0.3        # for drawing only: saved values are never thresholded
+DET_CAT_ID = 0       # the person class of the detector (0 in COCO)
+DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not available
+
+# ---------------------------------------------------------------- engine
+DET_BATCH_SIZE = 1       # frames per RTMDet call (CPU: 1 is fastest; GPU: 16-32)
+POSE_BATCH_SIZE = 8      # person crops per RTMW3D call (GPU: 64)
+DECODE_QUEUE = 64        # decoded frames buffered ahead of inference (bounds memory)
+PRECISION = 'fp32'       # 'fp32' (exact); opt-in: 'fp16' (CUDA autocast) or 'bf16' (CPU autocast)
+
+# ---------------------------------------------------------------- output: 85 of the 133 keypoints
+COCO_WHOLEBODY_IDX = (
+    [5, 6, 7, 8, 11, 12]                       # shoulders, elbows, hips
+    + list(range(23, 40, 2))                   # face contour 23, 25, ..., 39
+    + list(range(40, 50))                      # brows
+    + [52, 54, 56, 58]                         # nose
+    + [71, 73, 75, 77, 79, 81] + list(range(83, 91))  # mouth
+    + list(range(91, 133))                     # left hand 91-111, right hand 112-132
+)

@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Stage 3b: 3D whole-body landmarks (T, 85, 4) for every caption segment of the manifest.
+
+    python scripts/3b_extract_mmpose.py
+    python scripts/3b_extract_mmpose.py --cfg-options CSV_FILE=/data/how2sign.tsv DEVICE=cpu
+
+Settings: configs/extract_mmpose.py. Reruns skip what is done; Ctrl-C stops cleanly.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from signpose.runner import main  # noqa: E402
+
+if __name__ == '__main__':
+    sys.exit(main())

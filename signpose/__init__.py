@@ -1,0 +1,15 @@
+"""Stage 3b of the sign-language preprocessing pipeline: video segments -> 3D whole-body landmarks.
+
+The data flows manifest -> tasks -> frames -> detection -> pose -> array -> file:
+
+    manifest.py    read the caption manifest, reject bad rows with reasons
+    tasks.py       segments to do, grouped by video; skip what is done or unusable
+    sampling.py    which frames of a segment are kept (24 fps reduction or frame skipping)
+    video.py       read a video once for all of its segments
+    models.py      load RTMDet and RTMW3D (checkpoint checks, device fallback)
+    inference.py   detection and pose on batches of frames
+    landmarks.py   one frame's pose -> the (85, 4) row of the output contract
+    engine.py      one video and its segments through all of the above
+    output.py      atomic .npy writes and the ledger of outcomes
+    runner.py      the stage: config, checks, executors (process pool, Ray, shards), summary
+"""

@@ -1,0 +1,161 @@
+"""One video and its segments: frames -> detection -> pose -> (T, 85, C) arrays -> files.
+
+``process_video`` is the engine: it decodes the video once for all of its segments (in a
+background thread, a bounded number of frames ahead), runs the detector on batches of frames
+and the pose model on batches of person crops, and writes each segment as soon as its last
+frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE + POSE_BATCH_SIZE frames
+and one small array per open segment, whatever the segments' length.
+
+``process_video_per_frame`` is the design's per-frame loop, kept as the reference the engine
+is tested and benchmarked against.
+"""
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List
+
+import numpy as np
+
+from .landmarks import pose_row
+from .manifest import Segment
+from .output import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, save_npy_atomic
+from .sampling import sample_frames
+from .tasks import VideoTask, output_path
+from .video import prefetch, read_frames
+
+
+@dataclass
+class SegmentState:
+    segment: Segment
+    indices: List[int]
+    rows: np.ndarray  # (len(indices), 85, C), zeros until filled
+    position: Dict[int, int] = field(default_factory=dict)
+    delivered: int = 0  # frames of the segment read so far (a prefix of indices)
+    resolved: int = 0  # frames whose row is final
+    persons: bool = False
+    multiple: bool = False
+    done: bool = False
+
+
+def plan_segments(task: VideoTask, settings) -> List[SegmentState]:
+    width = len(settings.COCO_WHOLEBODY_IDX)
+    states = []
+    for seg in task.segments:
+        indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP)
+        rows = np.zeros((len(indices), width, 4 if settings.ADD_VISIBLE else 3), dtype=np.float32)
+        states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}))
+    return states
+
+
+def finish(state: SegmentState, task: VideoTask, settings) -> Outcome:
+    """Decide and write one segment's outcome."""
+    state.done = True
+    seg = state.segment
+    base = dict(sentence=seg.sentence_name, video=seg.video_name)
+    if state.multiple:
+        return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS)
+    if not state.indices:
+        return Outcome(**base, status=SKIPPED, reason='no frame sampled in the segment')
+    if state.delivered == 0:
+        return Outcome(**base, status=SKIPPED, reason=f'no frames: the video ends before {seg.start:.2f} s')
+    if not state.persons:
+        return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered)
+    path = output_path(settings.NPY_DIR, seg.sentence_name)
+    save_npy_atomic(path, state.rows[:state.delivered])
+    note = '' if state.delivered == len(state.indices) else \
+        f'video ended early: {state.delivered} of {len(state.indices)} frames'
+    return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(path))
+
+
+def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:
+    reason = f'{type(error).__name__}: {error}'.strip()[:500]
+    return [Outcome(s.segment.sentence_name, s.segment.video_name, FAILED, reason)
+            for s in states if not s.done]
+
+
+def process_video(task: VideoTask, infer, settings) -> Iterator[Outcome]:
+    """The engine (see the module docstring). Yields one Outcome per segment of the task."""
+    states = plan_segments(task, settings)
+    wanted: Dict[int, List[SegmentState]] = defaultdict(list)
+    for state in states:
+        for index in state.indices:
+            wanted[index].append(state)
+    width, height = task.info.width, task.info.height
+    det_batch, pose_batch = [], []  # (index, frame) and (index, frame, box)
+
+    def open_targets(index):
+        return [s for s in wanted[index] if not s.multiple]
+
+    def run_pose():
+        results = infer.pose([f for _, f, _ in pose_batch], [b for _, _, b in pose_batch])
+        for (index, _, _), (xy, z, scores) in zip(pose_batch, results):
+            row = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
+            for s in open_targets(index):
+                s.rows[s.position[index]] = row
+                s.persons = True
+                s.resolved += 1
+        pose_batch.clear()
+
+    def run_detection():
+        boxes = infer.detect([f for _, f in det_batch])
+        for (index, frame), persons in zip(det_batch, boxes):
+            targets = open_targets(index)
+            if len(persons) > 1:
+                for s in targets:
+                    s.multiple = True
+            elif len(persons) == 0:
+                for s in targets:
+                    s.resolved += 1  # the row stays zeros
+            elif targets:
+                pose_batch.append((index, frame, persons[0]))
+                if len(pose_batch) >= settings.POSE_BATCH_SIZE:
+                    run_pose()
+        det_batch.clear()
+
+    def finished(next_index):
+        """Segments that can be closed now that every frame before next_index has been read."""
+        for s in states:
+            if s.done:
+                continue
+            all_read = not s.indices or s.indices[-1] < next_index
+            if s.multiple or (all_read and s.resolved == s.delivered):
+                yield finish(s, task, settings)
+
+    try:
+        frames = prefetch(read_frames(task.info.path, sorted(wanted)), settings.DECODE_QUEUE)
+        for index, frame in frames:
+            for s in wanted[index]:
+                s.delivered += 1
+            if open_targets(index):
+                det_batch.append((index, frame))
+            if len(det_batch) >= settings.DET_BATCH_SIZE:
+                run_detection()
+                yield from finished(index + 1)
+        if det_batch:
+            run_detection()
+        if pose_batch:
+            run_pose()
+        yield from finished(float('inf'))
+    except Exception as err:  # recorded per segment; the run goes on with the next video
+        yield from failed_outcomes(task, states, err)
+
+
+def process_video_per_frame(task: VideoTask, infer, settings) -> Iterator[Outcome]:
+    """The design's loop: per segment, per frame, detect, then pose the single person."""
+    for state in plan_segments(task, settings):
+        try:
+            for index, frame in read_frames(task.info.path, state.indices):
+                state.delivered += 1
+                boxes = infer.detect([frame])[0]
+                if len(boxes) > 1:
+                    state.multiple = True
+                    break
+                if len(boxes) == 1:
+                    xy, z, scores = infer.pose([frame], [boxes[0]])[0]
+                    state.rows[state.position[index]] = pose_row(
+                        xy, z, scores, task.info.width, task.info.height, settings.COCO_WHOLEBODY_IDX,
+                        settings.ADD_VISIBLE)
+                    state.persons = True
+            yield finish(state, task, settings)
+        except Exception as err:
+            yield from failed_outcomes(task, [state], err)
+

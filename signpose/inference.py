@@ -1,0 +1,94 @@
+"""Detection and pose on frames: the per-frame reference calls and the batched calls of the engine.
+
+Both run the models' own test pipelines and ``test_step``; the batched calls only collate
+several frames (or person crops) into one forward pass, so they compute the same values.
+"""
+import contextlib
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+
+Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
+
+
+def precision_context(precision: str, device: str):
+    """Autocast for the opt-in reduced precisions; fp32 (the default) changes nothing."""
+    if precision in (None, 'fp32'):
+        return contextlib.nullcontext()
+    device_type = 'cuda' if str(device).startswith('cuda') else 'cpu'
+    dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}[precision]
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def person_boxes(det_sample, cat_id: int, bbox_thr: float) -> np.ndarray:
+    """xyxy boxes (n, 4) of the detections of class ``cat_id`` scoring above ``bbox_thr``."""
+    pred = det_sample.pred_instances
+    keep = (pred.labels == cat_id) & (pred.scores > bbox_thr)
+    return pred.bboxes[keep].cpu().numpy()
+
+
+def pose_of(pose_sample) -> Pose:
+    """The first person's (image xy, root-relative z, score) from a pose data sample."""
+    pred = pose_sample.pred_instances
+    if 'keypoint_depths' in pred:
+        depths = pred.keypoint_depths[0]
+    else:  # a 2D top-down model: no depth
+        depths = np.zeros(pred.keypoint_scores.shape[1], dtype=np.float32)
+    xy = pred.transformed_keypoints[0] if 'transformed_keypoints' in pred else pred.keypoints[0, :, :2]
+    return np.asarray(xy), np.asarray(depths), np.asarray(pred.keypoint_scores[0])
+
+
+class ReferenceInference:
+    """The per-frame loop of the design: ``inference_detector`` then ``inference_topdown``."""
+
+    def __init__(self, models, settings):
+        self.models = models
+        self.settings = settings
+
+    def detect(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+        from mmdet.apis import inference_detector
+        with precision_context(self.settings.PRECISION, self.models.device):
+            return [person_boxes(inference_detector(self.models.detector, frame),
+                                 self.settings.DET_CAT_ID, self.settings.BBOX_THR) for frame in frames]
+
+    def pose(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
+        from mmpose.apis import inference_topdown
+        with precision_context(self.settings.PRECISION, self.models.device):
+            return [pose_of(inference_topdown(self.models.pose, frame, box[None])[0])
+                    for frame, box in zip(frames, boxes)]
+
+
+class BatchedInference:
+    """The engine's calls: pipelines built once, several frames per ``test_step``."""
+
+    def __init__(self, models, settings):
+        from mmdet.utils import get_test_pipeline_cfg
+        self.models = models
+        self.settings = settings
+        det_pipeline = get_test_pipeline_cfg(models.detector.cfg.copy())
+        det_pipeline[0].type = 'mmdet.LoadImageFromNDArray'
+        self.det_pipeline = Compose(det_pipeline)
+        self.pose_pipeline = Compose(models.pose.cfg.test_dataloader.dataset.pipeline)
+        self.pose_meta = models.pose.dataset_meta
+
+    @torch.inference_mode()
+    def detect(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+        data = [self.det_pipeline(dict(img=frame, img_id=0)) for frame in frames]
+        batch = dict(inputs=[d['inputs'] for d in data], data_samples=[d['data_samples'] for d in data])
+        with precision_context(self.settings.PRECISION, self.models.device):
+            samples = self.models.detector.test_step(batch)
+        return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
+
+    @torch.inference_mode()
+    def pose(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
+        data = []
+        for frame, box in zip(frames, boxes):
+            info = dict(img=frame, bbox=np.asarray(box, dtype=np.float32)[None],
+                        bbox_score=np.ones(1, dtype=np.float32))
+            info.update(self.pose_meta)
+            data.append(self.pose_pipeline(info))
+        with precision_context(self.settings.PRECISION, self.models.device):
+            samples = self.models.pose.test_step(pseudo_collate(data))
+        return [pose_of(s) for s in samples]

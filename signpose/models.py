@@ -1,0 +1,93 @@
+"""Loading the detector (any mmdet config) and the pose model (any mmpose top-down config)."""
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import torch
+
+from .checkpoints import install_safe_checkpoint_loader
+
+
+class SetupError(RuntimeError):
+    """Something to fix before any work can start (missing checkpoint, package, config)."""
+
+
+def check_setup(settings) -> List[str]:
+    """Problems that stop the stage before any work, each one line naming the fix."""
+    problems = []
+    for kind in ('DET', 'POSE'):
+        config = Path(getattr(settings, f'{kind}_MODEL_CONFIG'))
+        checkpoint = Path(getattr(settings, f'{kind}_MODEL_CHECKPOINT'))
+        if not config.is_file():
+            problems.append(f'{kind}_MODEL_CONFIG not found: {config}')
+        if not checkpoint.is_file():
+            problems.append(f'{kind}_MODEL_CHECKPOINT not found: {checkpoint} -> download it with: '
+                            f'python scripts/download_models.py')
+    return problems
+
+
+def pick_device(device: str) -> str:
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        warnings.warn(f'DEVICE={device!r} but CUDA is not available: running on the CPU', stacklevel=2)
+        return 'cpu'
+    return str(device)
+
+
+def _load_strict(model, checkpoint: str, what: str) -> dict:
+    """Load weights strictly: a checkpoint of another architecture must never run half-random."""
+    from mmengine.runner import load_checkpoint
+    try:
+        return load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines()
+                 if any(word in line for word in ('unexpected', 'missing', 'size mismatch'))]
+        detail = '; '.join(lines)[:300] or str(err)[:300]
+        raise SetupError(f'{what} checkpoint {checkpoint} does not fit its config ({detail}): '
+                         f'is it the checkpoint of this model? Download the right one with: '
+                         f'python scripts/download_models.py') from None
+
+
+def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
+    from mmdet.apis import init_detector
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='checkpoint is None')
+        model = init_detector(config, None, device='cpu')
+    meta = _load_strict(model, checkpoint, 'detector').get('meta', {})
+    if 'dataset_meta' in meta:
+        model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
+    # Once mmpose has built a model its registry scope is the default one; prefixing the
+    # detector's transforms with 'mmdet.' keeps its pipeline mmdet's whatever the scope.
+    from mmpose.utils import adapt_mmdet_pipeline
+    model.cfg = adapt_mmdet_pipeline(model.cfg)
+    return model.to(device).eval()
+
+
+def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
+    from mmpose.apis import init_model
+    model = init_model(config, None, device='cpu')
+    meta = _load_strict(model, checkpoint, 'pose model').get('meta', {})
+    if 'dataset_meta' in meta:
+        model.dataset_meta = meta['dataset_meta']
+    return model.to(device).eval()
+
+
+@dataclass
+class LoadedModels:
+    detector: torch.nn.Module
+    pose: torch.nn.Module
+    device: str
+
+
+def load_models(settings, log=print) -> LoadedModels:
+    """Both models of the stage, on ``settings.DEVICE`` (or the CPU when there is no CUDA)."""
+    if settings.ROOT not in sys.path:
+        sys.path.insert(0, settings.ROOT)  # the pose config imports models.rtmpose3d
+    install_safe_checkpoint_loader()
+    device = pick_device(settings.DEVICE)
+    detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
+    log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')
+    pose = load_pose_model(settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT, device)
+    log(f'Loaded pose model {Path(settings.POSE_MODEL_CONFIG).name} <- {Path(settings.POSE_MODEL_CHECKPOINT).name} on {device}')
+    return LoadedModels(detector, pose, device)

@@ -1,0 +1,43 @@
+"""Local executor with several workers: a process pool whose initializer loads both models once."""
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Iterator, List
+
+from .output import FAILED, Outcome
+
+_worker = {}  # per worker process: the loaded inference
+
+
+def _init_worker(settings) -> None:
+    import torch
+    from .inference import BatchedInference
+    from .models import load_models
+    # share the cores between workers instead of each taking all of them
+    torch.set_num_threads(max(1, (multiprocessing.cpu_count() or 1) // max(1, settings.MAX_WORKERS)))
+    _worker['infer'] = BatchedInference(load_models(settings, log=lambda *_: None), settings)
+    _worker['settings'] = settings
+
+
+def _process(task) -> List[Outcome]:
+    from .engine import process_video
+    return list(process_video(task, _worker['infer'], _worker['settings']))
+
+
+def run(tasks, settings) -> Iterator[Outcome]:
+    # spawn: safe with CUDA and with the threads torch and OpenCV start
+    context = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(settings.MAX_WORKERS, mp_context=context, initializer=_init_worker,
+                             initargs=(settings,)) as executor:
+        futures = {executor.submit(_process, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcomes = future.result()
+                except Exception as err:  # a worker died or could not load the models
+                    outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'worker failed: {err}')
+                                for s in task.segments]
+                yield from outcomes
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise

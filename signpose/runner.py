@@ -1,0 +1,153 @@
+"""The stage: settings -> checks -> manifest -> tasks -> executor -> outcomes -> summary."""
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+from .manifest import ManifestError, read_manifest
+from .models import SetupError, check_setup
+from .output import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from .settings import argument_parser, settings_from_args
+from .shards import select_shard
+from .tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
+
+RULE = '=' * 72
+
+
+def print_settings(s) -> None:
+    sampling = f'{s.REDUCE_FPS_TO} fps' if s.REDUCE_FPS_TO else f'every {s.FRAME_SKIP} frame(s)'
+    lines = [
+        RULE, 'Stage 3b: 3D whole-body landmarks (RTMDet + RTMW3D)',
+        f'  CSV_FILE     {s.CSV_FILE}', f'  VIDEO_DIR    {s.VIDEO_DIR}', f'  NPY_DIR      {s.NPY_DIR}',
+        f'  sampling     {sampling}; videos accepted at {s.ACCEPT_VIDEO_FPS_WITHIN[0]}-'
+        f'{s.ACCEPT_VIDEO_FPS_WITHIN[1]} fps; segments {s.MIN_SEGMENT_SECONDS}-{s.MAX_SEGMENT_SECONDS} s',
+        f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
+        f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
+        f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
+        f'  device       {s.DEVICE}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
+        f'batches det {s.DET_BATCH_SIZE} / pose {s.POSE_BATCH_SIZE}; precision {s.PRECISION}',
+    ]
+    if s.NUM_SHARDS > 1:
+        lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
+    print('\n'.join(lines + [RULE]), flush=True)
+
+
+def check_dependencies() -> list:
+    problems = []
+    for module in ('torch', 'cv2', 'mmengine', 'mmcv.ops', 'mmdet.apis', 'mmpose.apis'):
+        try:
+            __import__(module)
+        except Exception as err:  # ImportError, or a broken binary extension
+            problems.append(f'cannot import {module} ({err}) -> install the stack with: bash setup.sh')
+    return problems
+
+
+def local_outcomes(tasks, settings) -> Iterator[Outcome]:
+    """MAX_WORKERS <= 1: this process; more: a process pool whose workers load the models once."""
+    if settings.MAX_WORKERS <= 1:
+        from .engine import process_video
+        from .inference import BatchedInference
+        from .models import load_models
+        infer = BatchedInference(load_models(settings), settings)
+        for task in tasks:
+            yield from process_video(task, infer, settings)
+        return
+    from . import pool
+    yield from pool.run(tasks, settings)
+
+
+def outcomes_of(tasks, settings) -> Iterator[Outcome]:
+    if settings.EXECUTOR == 'ray':
+        from . import ray_executor
+        return ray_executor.run(tasks, settings)
+    if settings.EXECUTOR != 'local':
+        raise SetupError(f"EXECUTOR must be 'local' or 'ray', not {settings.EXECUTOR!r}")
+    return local_outcomes(tasks, settings)
+
+
+def run(settings) -> int:
+    print_settings(settings)
+    problems = check_dependencies() or check_setup(settings)
+    if problems:
+        for problem in problems:
+            print(f'ERROR: {problem}', file=sys.stderr)
+        return 2
+    Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
+    try:
+        segments, bad_rows = read_manifest(settings.CSV_FILE)
+    except ManifestError as err:
+        print(f'ERROR: {err}', file=sys.stderr)
+        return 2
+    print(f'Manifest: {len(segments) + len(bad_rows)} rows, {len(bad_rows)} bad')
+    for bad in bad_rows[:20]:
+        print(f'  bad row{f" (line {bad.line})" if bad.line else ""}: {bad.reason}')
+    if len(bad_rows) > 20:
+        print(f'  ... and {len(bad_rows) - 20} more')
+    try:
+        segments = select_shard(segments, settings.NUM_SHARDS, settings.SHARD_INDEX)
+    except ValueError as err:
+        print(f'ERROR: {err}', file=sys.stderr)
+        return 2
+
+    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS),
+                    known=read_ledgers(settings.NPY_DIR))
+    tasks, skipped, counts = plan_tasks(settings, segments, ledger.known)
+    ledger.record_all(skipped)
+    todo = sum(len(t.segments) for t in tasks)
+    print(f'Tasks: {todo} segments to process in {len(tasks)} videos '
+          f'({sum(t.seconds for t in tasks):.1f} s of video)')
+    for reason in (OUTPUT_EXISTS, DONE_IN_LEDGER, *sorted(set(counts) - {OUTPUT_EXISTS, DONE_IN_LEDGER})):
+        if counts[reason]:
+            print(f'  Skipped ({reason}): {counts[reason]}')
+
+    summary: Counter = Counter()
+    frames = 0
+    started = time.time()
+    interrupted = False
+    if tasks:
+        try:
+            with tqdm(total=todo, unit='seg', dynamic_ncols=True, file=sys.stderr) as bar:
+                for done, outcome in enumerate(outcomes_of(tasks, settings), 1):
+                    ledger.record(outcome)
+                    if outcome.status == WRITTEN:
+                        frames += outcome.frames
+                        summary['processed'] += 1
+                        line = f'{outcome.frames} frames -> {outcome.path}'
+                        if outcome.reason:
+                            line += f' ({outcome.reason})'
+                    else:
+                        summary[f'{outcome.status}:{outcome.reason.split(":")[0]}'] += 1
+                        line = f'{outcome.status.capitalize()} ({outcome.reason})'
+                    bar.write(f'[{done}/{todo}] {outcome.sentence}: {line}')
+                    bar.update(1)
+        except SetupError as err:
+            print(f'ERROR: {err}', file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            interrupted = True
+
+    elapsed = time.time() - started
+    print(RULE)
+    print('Interrupted: finished segments are saved; run the same command again to continue.'
+          if interrupted else 'Done.')
+    print(f'  Processed: {summary.pop("processed", 0)} segments, {frames} frames'
+          f'{f" ({frames / elapsed:.1f} frames/s)" if frames and elapsed > 0 else ""}')
+    for reason, count in sorted(counts.items()):
+        print(f'  Skipped ({reason}): {count}')
+    for key, count in sorted(summary.items()):
+        status, reason = key.split(':', 1)
+        print(f'  {status.capitalize()} ({reason}): {count}')
+    print(f'  Output folder: {settings.NPY_DIR}  (ledger: {ledger.path.name})')
+    print(RULE)
+    if interrupted:
+        return 130
+    return 1 if any(k.startswith(FAILED) for k in summary) else 0
+
+
+def main(argv=None) -> int:
+    parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
+    args = parser.parse_args(argv)
+    return run(settings_from_args(args))
