@@ -66,7 +66,9 @@ def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
 
 def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
     from mmpose.apis import init_model
-    model = init_model(config, None, device='cpu')
+    with warnings.catch_warnings():  # mmpose finds H3WB's meta file in its package: expected
+        warnings.filterwarnings('ignore', message='The metainfo config file')
+        model = init_model(config, None, device='cpu')
     meta = _load_strict(model, checkpoint, 'pose model').get('meta', {})
     if 'dataset_meta' in meta:
         model.dataset_meta = meta['dataset_meta']

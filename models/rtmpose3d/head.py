@@ -88,10 +88,16 @@ class RTMW3DHead(BaseHead):
     def forward(self, feats: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
         """(fine, coarse) neck features -> logits (B, K, Wx), (B, K, Wy), (B, K, Wz)."""
         fine, coarse = feats
-        coarse_emb = self.mlp(torch.flatten(self.final_layer(coarse), 2))
-        upsampled = self.conv_dec(self.ps(coarse))
-        fine = torch.cat([upsampled, fine], dim=1)
-        fine_emb = self.mlp2(torch.flatten(self.final_layer2(fine), 2))
+        # ScaleNorm divides each keypoint map by its norm, and after ReLU many maps are almost
+        # zero, so the rounding error of these large 7x7 convolutions is magnified. On the CPU,
+        # oneDNN's kernels round several times worse here than the im2col + BLAS path
+        # (measured: 1e-4..1e-3 vs 2e-5 off a float64 evaluation), so they use the latter.
+        with torch.backends.mkldnn.flags(enabled=not coarse.device.type == 'cpu'):
+            coarse_maps = self.final_layer(coarse)
+            upsampled = self.conv_dec(self.ps(coarse))
+            fine_maps = self.final_layer2(torch.cat([upsampled, fine], dim=1))
+        coarse_emb = self.mlp(torch.flatten(coarse_maps, 2))
+        fine_emb = self.mlp2(torch.flatten(fine_maps, 2))
         tokens = self.gau(torch.cat([coarse_emb, fine_emb], dim=2))
         return self.cls_x(tokens), self.cls_y(tokens), self.cls_z(tokens)
 
