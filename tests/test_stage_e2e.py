@@ -1,0 +1,182 @@
+"""End to end: the real script, as a subprocess, with real models (seeded weights) and real videos."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import RTMDET_NANO_PERSON, ROOT, RTMW3D_L, write_video
+
+from signpose.output import read_ledgers
+from signpose.sampling import sample_frames
+
+SCRIPT = str(ROOT / 'scripts' / '3b_extract_mmpose.py')
+# (video, fps, frames): 30 and 25 fps are accepted, 10 fps is not
+VIDEOS = [('v30', 30.0, 75), ('v25', 25.0, 40), ('v50', 50.0, 60), ('v10', 10.0, 20)]
+GOOD = {  # sentence: (video, start, end)
+    'v30_a': ('v30', 0.0, 0.8), 'v30_b': ('v30', 0.5, 1.2), 'v30_c': ('v30', 2.0, 2.5),
+    'v25_a': ('v25', 0.3, 1.1), 'v50_a': ('v50', 0.1, 0.6),
+}
+MANIFEST_ROWS = [f'{v}\t{s}\t{a}\t{b}' for s, (v, a, b) in GOOD.items()] + [
+    'v10\tslow\t0\t1', 'broken\tcorrupt\t0\t1', 'nowhere\tmissing\t0\t1', 'v30\ttiny\t0\t0.1',
+    'v30\tnot_a_time\tabc\t1', 'v30\tbackwards\t2\t1', '\tno_video\t0\t1']
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    from signpose.seeded_weights import make_seeded_checkpoint
+    d = tmp_path_factory.mktemp('e2e')
+    (d / 'videos').mkdir()
+    for name, fps, frames in VIDEOS:
+        write_video(d / 'videos' / f'{name}.mp4', frames, fps, seed=int(fps))
+    (d / 'videos' / 'broken.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42' + os.urandom(3000))
+    (d / 'manifest.tsv').write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\n' + '\n'.join(MANIFEST_ROWS) + '\n')
+    # With random weights RTMDet finds boxes everywhere: a test detector derived from the
+    # project's RTMDet-nano keeps at most 1 (or 2) boxes per frame, so the person count is set.
+    for n in (1, 2):
+        (d / f'det{n}.py').write_text(
+            f"_base_ = {RTMDET_NANO_PERSON!r}\n"
+            f"model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(score_thr=0.0, max_per_img={n}))\n")
+    make_seeded_checkpoint('det', str(d / 'det1.py'), d / 'det.pth')
+    make_seeded_checkpoint('pose', RTMW3D_L, d / 'pose.pth')
+    return d
+
+
+def options(data, npy, det='det1.py', **extra):
+    values = dict(CSV_FILE=data / 'manifest.tsv', VIDEO_DIR=data / 'videos', NPY_DIR=npy,
+                  DET_MODEL_CONFIG=data / det, DET_MODEL_CHECKPOINT=data / 'det.pth',
+                  POSE_MODEL_CHECKPOINT=data / 'pose.pth', BBOX_THR=0.0, DEVICE='cpu', POSE_BATCH_SIZE=4)
+    values.update(extra)
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in values.items()]
+
+
+def run_stage(args, **kwargs):
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, **kwargs)
+
+
+def npy_files(folder):
+    return {p.stem: np.load(p) for p in sorted(folder.glob('*.npy'))}
+
+
+@pytest.fixture(scope='module')
+def first_run(data):
+    npy = data / 'npy_full'
+    result = run_stage(options(data, npy))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return npy, result
+
+
+def test_writes_every_good_segment_to_the_contract(first_run):
+    npy, result = first_run
+    files = npy_files(npy)
+    assert set(files) == set(GOOD)
+    fps = {name: f for name, f, _ in VIDEOS}
+    for name, array in files.items():
+        video, start, end = GOOD[name]
+        assert array.dtype == np.float32 and array.ndim == 3 and array.shape[1:] == (85, 4)
+        assert len(array) == len(sample_frames(fps[video], start, end, 24.0))
+        assert np.isfinite(array).all()
+        for channel in (0, 1, 3):  # x, y, visibility in [0, 1]; z in metres
+            assert array[..., channel].min() >= 0 and array[..., channel].max() <= 1
+        assert np.abs(array[..., 2]).max() < 2.5  # within the codec's z range
+    assert len(files['v30_a']) == 19  # 0.8 s at 30 fps = 24 frames -> 19 at 24 fps
+
+
+def test_console_reports_each_segment_and_the_summary(first_run):
+    npy, result = first_run
+    out = result.stdout + result.stderr
+    assert 'Manifest: 12 rows, 3 bad' in out
+    assert 'Tasks: 5 segments to process in 3 videos' in out
+    for reason in ('fps out of range', 'video unreadable', 'video missing', 'too short'):
+        assert f'Skipped ({reason}): 1' in out
+    assert f'v30_a: 19 frames -> {npy / "v30_a.npy"}' in out
+    assert '[5/5]' in out and 'Processed: 5 segments' in out and f'Output folder: {npy}' in out
+
+
+def test_ledger_says_why_each_segment_has_or_has_no_file(first_run):
+    npy, _ = first_run
+    ledger = read_ledgers(npy)
+    assert {k for k, o in ledger.items() if o.status == 'written'} == set(GOOD)
+    assert ledger['slow'].reason.startswith('fps out of range')
+    assert ledger['corrupt'].reason.startswith('video unreadable')
+    assert ledger['missing'].reason.startswith('video missing')
+    assert ledger['tiny'].reason.startswith('too short')
+
+
+def test_rerun_writes_nothing_new(data, first_run):
+    npy, _ = first_run
+    before = {p.name: p.stat().st_mtime_ns for p in npy.iterdir()}
+    result = run_stage(options(data, npy))
+    assert result.returncode == 0, result.stderr
+    assert 'Tasks: 0 segments' in result.stdout and 'Skipped (output exists): 5' in result.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in npy.iterdir()} == before
+
+
+def test_killed_run_restarted_gives_exactly_the_same_files(data, first_run):
+    npy = data / 'npy_killed'
+    process = subprocess.Popen([sys.executable, SCRIPT, *options(data, npy)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not list(npy.glob('*.npy')) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = set(npy_files(npy))
+    assert 0 < len(partial) < len(GOOD), 'the kill should land mid-run'
+    result = run_stage(options(data, npy))
+    assert result.returncode == 0, result.stderr
+    assert f'Skipped (output exists): {len(partial)}' in result.stdout
+    expected, got = npy_files(first_run[0]), npy_files(npy)
+    assert set(got) == set(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert not [p for p in npy.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_segments_with_two_persons_are_skipped_whole(data):
+    npy = data / 'npy_two'
+    result = run_stage(options(data, npy, det='det2.py'))
+    assert result.returncode == 0, result.stderr
+    assert not list(npy.glob('*.npy'))
+    assert 'Skipped (multiple persons detected): 5' in result.stdout
+    ledger = read_ledgers(npy)
+    assert all(ledger[name].reason == 'multiple persons detected' for name in GOOD)
+    # final: a rerun does not decode them again
+    again = run_stage(options(data, npy, det='det2.py'))
+    assert 'Tasks: 0 segments' in again.stdout and 'Skipped (final in ledger): 5' in again.stdout
+
+
+def test_no_person_and_three_channels(data):
+    npy = data / 'npy_three'
+    result = run_stage(options(data, npy, ADD_VISIBLE=False, BBOX_THR=1.5))
+    assert 'Skipped (no person detected): 5' in result.stdout
+    result = run_stage(options(data, npy, ADD_VISIBLE=False))
+    assert result.returncode == 0
+    # no-person was final for those segments: a changed threshold needs a fresh NPY_DIR
+    assert 'Skipped (final in ledger): 5' in result.stdout
+    npy2 = data / 'npy_three_b'
+    assert run_stage(options(data, npy2, ADD_VISIBLE=False)).returncode == 0
+    assert all(a.shape[2] == 3 for a in npy_files(npy2).values())
+
+
+def test_missing_checkpoint_is_one_clear_line_and_exit_2(data, tmp_path):
+    result = run_stage(options(data, tmp_path / 'npy', POSE_MODEL_CHECKPOINT=tmp_path / 'absent.pth'))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
+    assert len(errors) == 1
+    assert str(tmp_path / 'absent.pth') in errors[0] and 'scripts/download_models.py' in errors[0]
+
+
+def test_wrong_checkpoint_is_refused_not_run_with_random_weights(data, tmp_path):
+    result = run_stage(options(data, tmp_path / 'npy', POSE_MODEL_CHECKPOINT=data / 'det.pth'))
+    assert result.returncode == 2
+    assert 'does not fit its config' in result.stderr and str(data / 'det.pth') in result.stderr
+    assert not list((tmp_path / 'npy').glob('*.npy'))
+
+
+def test_unknown_setting_is_an_error(data, tmp_path):
+    result = run_stage(['--cfg-options', 'BBOX_TRH=0.5'])
+    assert result.returncode != 0 and 'BBOX_TRH' in result.stderr
