@@ -21,7 +21,11 @@ MIN_SEGMENT_SECONDS = 0.2                # shorter segments are skipped
 MAX_SEGMENT_SECONDS = 60.0               # longer segments are skipped
 
 # ---------------------------------------------------------------- workers
-MAX_WORKERS = 1          # processes (local) or actors per GPU / CPU slot (ray); each loads both models
+MAX_WORKERS = 1          # processes (local) or actors per GPU (ray); each loads both models
+CPU_THREADS = None       # torch threads per worker on CPU; None: the cores divided among MAX_WORKERS.
+                         # Ray actors without a GPU each take this many CPUs. Outputs are
+                         # bit-identical across executors for equal CPU_THREADS (the last bits
+                         # of float results depend on how work is split between threads).
 EXECUTOR = 'local'       # 'local' (process pool) or 'ray'
 RAY_ADDRESS = None       # None: start a local Ray; 'auto' or 'ray://host:10001': join a cluster
 # Slurm job arrays split the work by video into balanced shards automatically.

@@ -9,9 +9,11 @@ and one small array per open segment, whatever the segments' length.
 ``process_video_per_frame`` is the design's per-frame loop, kept as the reference the engine
 is tested and benchmarked against.
 """
+import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -21,6 +23,28 @@ from .output import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outco
 from .sampling import sample_frames
 from .tasks import VideoTask, output_path
 from .video import prefetch, read_frames
+
+
+@contextmanager
+def timed(stats: Optional[dict], key: str):
+    """Add the block's wall time to stats[key] (the benchmark's breakdown); no-op without stats."""
+    if stats is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stats[key] = stats.get(key, 0.0) + time.perf_counter() - start
+
+
+def timed_frames(frames: Iterator, stats: Optional[dict]) -> Iterator:
+    while True:
+        with timed(stats, 'decode'):
+            item = next(frames, None)
+        if item is None:
+            return
+        yield item
 
 
 @dataclass
@@ -46,7 +70,7 @@ def plan_segments(task: VideoTask, settings) -> List[SegmentState]:
     return states
 
 
-def finish(state: SegmentState, task: VideoTask, settings) -> Outcome:
+def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict] = None) -> Outcome:
     """Decide and write one segment's outcome."""
     state.done = True
     seg = state.segment
@@ -60,7 +84,8 @@ def finish(state: SegmentState, task: VideoTask, settings) -> Outcome:
     if not state.persons:
         return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered)
     path = output_path(settings.NPY_DIR, seg.sentence_name)
-    save_npy_atomic(path, state.rows[:state.delivered])
+    with timed(stats, 'write'):
+        save_npy_atomic(path, state.rows[:state.delivered])
     note = '' if state.delivered == len(state.indices) else \
         f'video ended early: {state.delivered} of {len(state.indices)} frames'
     return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(path))
@@ -72,8 +97,11 @@ def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseExce
             for s in states if not s.done]
 
 
-def process_video(task: VideoTask, infer, settings) -> Iterator[Outcome]:
-    """The engine (see the module docstring). Yields one Outcome per segment of the task."""
+def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None) -> Iterator[Outcome]:
+    """The engine (see the module docstring). Yields one Outcome per segment of the task.
+
+    ``stats``, if given, receives seconds spent per stage (decode is measured in its thread).
+    """
     states = plan_segments(task, settings)
     wanted: Dict[int, List[SegmentState]] = defaultdict(list)
     for state in states:
@@ -88,7 +116,8 @@ def process_video(task: VideoTask, infer, settings) -> Iterator[Outcome]:
     def run_pose():
         results = infer.pose([f for _, f, _ in pose_batch], [b for _, _, b in pose_batch])
         for (index, _, _), (xy, z, scores) in zip(pose_batch, results):
-            row = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
+            with timed(stats, 'post-process'):
+                row = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
             for s in open_targets(index):
                 s.rows[s.position[index]] = row
                 s.persons = True
@@ -118,10 +147,11 @@ def process_video(task: VideoTask, infer, settings) -> Iterator[Outcome]:
                 continue
             all_read = not s.indices or s.indices[-1] < next_index
             if s.multiple or (all_read and s.resolved == s.delivered):
-                yield finish(s, task, settings)
+                yield finish(s, task, settings, stats)
 
     try:
-        frames = prefetch(read_frames(task.info.path, sorted(wanted)), settings.DECODE_QUEUE)
+        decoded = timed_frames(read_frames(task.info.path, sorted(wanted)), stats)
+        frames = prefetch(decoded, settings.DECODE_QUEUE)
         for index, frame in frames:
             for s in wanted[index]:
                 s.delivered += 1
@@ -139,11 +169,12 @@ def process_video(task: VideoTask, infer, settings) -> Iterator[Outcome]:
         yield from failed_outcomes(task, states, err)
 
 
-def process_video_per_frame(task: VideoTask, infer, settings) -> Iterator[Outcome]:
+def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[dict] = None
+                            ) -> Iterator[Outcome]:
     """The design's loop: per segment, per frame, detect, then pose the single person."""
     for state in plan_segments(task, settings):
         try:
-            for index, frame in read_frames(task.info.path, state.indices):
+            for index, frame in timed_frames(read_frames(task.info.path, state.indices), stats):
                 state.delivered += 1
                 boxes = infer.detect([frame])[0]
                 if len(boxes) > 1:
@@ -151,11 +182,12 @@ def process_video_per_frame(task: VideoTask, infer, settings) -> Iterator[Outcom
                     break
                 if len(boxes) == 1:
                     xy, z, scores = infer.pose([frame], [boxes[0]])[0]
-                    state.rows[state.position[index]] = pose_row(
-                        xy, z, scores, task.info.width, task.info.height, settings.COCO_WHOLEBODY_IDX,
-                        settings.ADD_VISIBLE)
+                    with timed(stats, 'post-process'):
+                        state.rows[state.position[index]] = pose_row(
+                            xy, z, scores, task.info.width, task.info.height, settings.COCO_WHOLEBODY_IDX,
+                            settings.ADD_VISIBLE)
                     state.persons = True
-            yield finish(state, task, settings)
+            yield finish(state, task, settings, stats)
         except Exception as err:
             yield from failed_outcomes(task, [state], err)
 

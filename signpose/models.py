@@ -1,4 +1,5 @@
 """Loading the detector (any mmdet config) and the pose model (any mmpose top-down config)."""
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ def check_setup(settings) -> List[str]:
             problems.append(f'{kind}_MODEL_CHECKPOINT not found: {checkpoint} -> download it with: '
                             f'python scripts/download_models.py')
     return problems
+
+
+def cpu_threads(settings) -> int:
+    """Torch threads per worker: CPU_THREADS, or the cores divided among MAX_WORKERS."""
+    if getattr(settings, 'CPU_THREADS', None):
+        return int(settings.CPU_THREADS)
+    return max(1, (os.cpu_count() or 1) // max(1, int(settings.MAX_WORKERS)))
 
 
 def pick_device(device: str) -> str:
@@ -87,6 +95,7 @@ def load_models(settings, log=print) -> LoadedModels:
     if settings.ROOT not in sys.path:
         sys.path.insert(0, settings.ROOT)  # the pose config imports models.rtmpose3d
     install_safe_checkpoint_loader()
+    torch.set_num_threads(cpu_threads(settings))  # the same in every executor: same bits
     device = pick_device(settings.DEVICE)
     detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
     log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')

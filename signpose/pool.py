@@ -9,11 +9,8 @@ _worker = {}  # per worker process: the loaded inference
 
 
 def _init_worker(settings) -> None:
-    import torch
     from .inference import BatchedInference
-    from .models import load_models
-    # share the cores between workers instead of each taking all of them
-    torch.set_num_threads(max(1, (multiprocessing.cpu_count() or 1) // max(1, settings.MAX_WORKERS)))
+    from .models import load_models  # sets the worker's share of the cores
     _worker['infer'] = BatchedInference(load_models(settings, log=lambda *_: None), settings)
     _worker['settings'] = settings
 

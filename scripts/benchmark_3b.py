@@ -1,0 +1,240 @@
+#!/usr/bin/env python
+"""Benchmark: the design's per-frame loop against the stage's engine, same frames, same models.
+
+    python scripts/benchmark_3b.py                       # 2 s of 640x480 video, fp32
+    python scripts/benchmark_3b.py --seconds 4 --precision bf16 --memory
+
+Prints frames/s of each, their ratio, seconds per stage (decode, detect, pose, post-process,
+write), peak memory, and the largest difference between the two outputs. Uses the checkpoints
+named in configs/extract_mmpose.py when present, else seeded weights (and says so).
+"""
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from signpose.engine import process_video, process_video_per_frame  # noqa: E402
+from signpose.inference import BatchedInference, ReferenceInference  # noqa: E402
+from signpose.manifest import Segment  # noqa: E402
+from signpose.models import LoadedModels, load_detector, load_pose_model, pick_device  # noqa: E402
+from signpose.settings import DEFAULT_CONFIG, load_settings  # noqa: E402
+from signpose.tasks import VideoTask  # noqa: E402
+from signpose.video import probe  # noqa: E402
+
+
+def rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class PeakMemory:
+    """Samples this process's resident memory every 5 ms while the block runs."""
+
+    def __enter__(self):
+        self.base = self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class TimedInference:
+    """Wraps an inference object, adding its detect and pose time to stats."""
+
+    def __init__(self, inner, stats):
+        self.inner, self.stats = inner, stats
+
+    def _timed(self, key, fn, *args):
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            if self.inner.models.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            self.stats[key] = self.stats.get(key, 0.0) + time.perf_counter() - start
+
+    def detect(self, frames):
+        return self._timed('detect', self.inner.detect, frames)
+
+    def pose(self, frames, boxes):
+        return self._timed('pose', self.inner.pose, frames, boxes)
+
+
+def make_video(path, seconds, fps, width, height):
+    """A video with one moving figure (the models see the same frames in both runs)."""
+    import cv2
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 90, (height, width, 3), dtype=np.uint8)
+    for i in range(int(round(seconds * fps))):
+        frame = background.copy()
+        x = width // 3 + int(20 * np.sin(i / 8))
+        cv2.ellipse(frame, (x + width // 8, height // 4), (width // 16, height // 10), 0, 0, 360, (180, 190, 220), -1)
+        cv2.rectangle(frame, (x, height // 3), (x + width // 4, height), (60, 90, 150), -1)
+        writer.write(frame)
+    writer.release()
+
+
+def seeded_models(settings, folder, device):
+    """Seeded checkpoints for timing. The person logit is raised (and the others lowered) so
+    that each frame has one person and both models run on every frame, as on signing video;
+    nms_pre=1000 keeps NMS at the few hundred candidates a real detector leaves, not the
+    thousands of near-equal random boxes."""
+    from mmengine.config import Config
+
+    from signpose.seeded_weights import make_seeded_checkpoint
+    det_cfg = Path(folder) / 'det.py'
+    det_cfg.write_text(f'_base_ = {settings.DET_MODEL_CONFIG!r}\n'
+                       'model = dict(test_cfg=dict(nms_pre=1000, max_per_img=1))\n')
+    det_ckpt = make_seeded_checkpoint('det', str(det_cfg), Path(folder) / 'det.pth')
+    state = torch.load(det_ckpt, weights_only=False)
+    for name, value in state['state_dict'].items():
+        if 'cls' in name and name.endswith('bias') and value.shape[0] == Config.fromfile(
+                str(det_cfg)).model.bbox_head.num_classes:
+            value -= 12.0  # other classes: below the score threshold
+            value[settings.DET_CAT_ID] += 20.0
+    torch.save(state, det_ckpt)
+    pose_ckpt = make_seeded_checkpoint('pose', settings.POSE_MODEL_CONFIG, Path(folder) / 'pose.pth')
+    return str(det_cfg), str(det_ckpt), str(pose_ckpt)
+
+
+def run_mode(name, process, infer_cls, models, settings, task, out_dir):
+    settings = SimpleNamespace(**{**vars(settings), 'NPY_DIR': str(out_dir)})
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    stats = {}
+    infer = TimedInference(infer_cls(models, settings), stats)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        outcomes = list(process(task, infer, settings, stats))
+        wall = time.perf_counter() - start
+    frames = sum(o.frames for o in outcomes)
+    statuses = {o.status for o in outcomes}
+    if statuses != {'written'}:
+        print(f'  note: outcomes {[(o.sentence, o.status, o.reason) for o in outcomes]}')
+    arrays = {p.stem: np.load(p) for p in Path(out_dir).glob('*.npy')}
+    return dict(name=name, wall=wall, frames=frames, fps=frames / wall if wall else 0.0, stats=stats,
+                peak=memory.peak - memory.base, arrays=arrays)
+
+
+def report(result, baseline=None):
+    s = result['stats']
+    stages = ', '.join(f'{k} {s.get(k, 0.0):.2f}' for k in ('decode', 'detect', 'pose', 'post-process', 'write'))
+    line = (f'{result["name"]:<22} {result["frames"]:>5} frames  {result["wall"]:7.2f} s  '
+            f'{result["fps"]:6.2f} frames/s')
+    if baseline:
+        line += f'  x{result["fps"] / baseline["fps"]:.2f}'
+    print(line)
+    print(f'{"":<22} seconds per stage: {stages}; peak memory +{result["peak"] / 2**20:.0f} MiB')
+
+
+def deviation(result, reference):
+    """Largest |difference| per channel (x, y, z, visibility) over all segments."""
+    worst = None
+    for name, ref in reference['arrays'].items():
+        got = result['arrays'].get(name)
+        if got is None or got.shape != ref.shape:
+            return f'different outputs ({name}: {None if got is None else got.shape} vs {ref.shape})'
+        diff = np.abs(got.astype(np.float64) - ref).reshape(-1, ref.shape[-1]).max(axis=0)
+        worst = diff if worst is None else np.maximum(worst, diff)
+    labels = ('x', 'y', 'z', 'visibility')
+    return ', '.join(f'{labels[i]} {v:.2e}' for i, v in enumerate(worst)) if worst is not None else 'no output'
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--video', help='a video to use (default: a generated 640x480 one)')
+    parser.add_argument('--seconds', type=float, default=2.0, help='segment length (default 2)')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--fps', type=float, default=30.0)
+    parser.add_argument('--det-batch', type=int, help='DET_BATCH_SIZE (default: the config\'s)')
+    parser.add_argument('--pose-batch', type=int, help='POSE_BATCH_SIZE (default: the config\'s)')
+    parser.add_argument('--precision', nargs='*', default=[], choices=['fp16', 'bf16'],
+                        help='also time the engine in these reduced precisions (opt-in modes)')
+    parser.add_argument('--memory', action='store_true',
+                        help='also run the engine on a 4x longer segment to compare peak memory')
+    parser.add_argument('--skip-reference', action='store_true', help='time the engine only')
+    parser.add_argument('--device', help='override DEVICE')
+    args = parser.parse_args()
+
+    settings = load_settings(DEFAULT_CONFIG)
+    overrides = {k: v for k, v in dict(DET_BATCH_SIZE=args.det_batch, POSE_BATCH_SIZE=args.pose_batch,
+                                       DEVICE=args.device).items() if v is not None}
+    settings = SimpleNamespace(**{**vars(settings), **overrides})
+    device = pick_device(settings.DEVICE)
+    work = Path(tempfile.mkdtemp(prefix='benchmark_3b_'))
+    sys.path.insert(0, settings.ROOT)
+
+    real = Path(settings.DET_MODEL_CHECKPOINT).is_file() and Path(settings.POSE_MODEL_CHECKPOINT).is_file()
+    if real:
+        det_cfg, det_ckpt, pose_ckpt = settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, \
+            settings.POSE_MODEL_CHECKPOINT
+        print('weights: the official checkpoints')
+    else:
+        print('weights: SEEDED (official checkpoints absent): timings are valid, poses are meaningless')
+        det_cfg, det_ckpt, pose_ckpt = seeded_models(settings, work, device)
+        settings.BBOX_THR = 0.0
+    models = LoadedModels(load_detector(det_cfg, det_ckpt, device), load_pose_model(
+        settings.POSE_MODEL_CONFIG, pose_ckpt, device), device)
+
+    video = Path(args.video) if args.video else work / 'video.mp4'
+    longest = args.seconds * (4 if args.memory else 1)
+    if not args.video:
+        make_video(video, longest + 0.5, args.fps, args.width, args.height)
+    info = probe(video)
+    task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, args.seconds)])
+    print(f'video: {info.width}x{info.height} at {info.fps:.2f} fps, segment {args.seconds} s; device {device}, '
+          f'{torch.get_num_threads()} threads; det batch {settings.DET_BATCH_SIZE}, pose batch '
+          f'{settings.POSE_BATCH_SIZE}')
+
+    # warm-up: first calls allocate and pick kernels
+    warm = SimpleNamespace(**{**vars(settings), 'NPY_DIR': str(work / 'warm')})
+    Path(warm.NPY_DIR).mkdir()
+    list(process_video(VideoTask('bench', info, [Segment('bench', 'warm', 0.0, 0.2)]),
+                       BatchedInference(models, warm), warm))
+
+    results = []
+    reference = None
+    if not args.skip_reference:
+        reference = run_mode('per-frame loop', process_video_per_frame, ReferenceInference, models, settings,
+                             task, work / 'reference')
+        report(reference)
+        results.append(reference)
+    engine = run_mode('engine (fp32)', process_video, BatchedInference, models, settings, task, work / 'engine')
+    report(engine, reference)
+    if reference:
+        print(f'{"":<22} largest difference to the per-frame loop: {deviation(engine, reference)}')
+    for precision in args.precision:
+        reduced = SimpleNamespace(**{**vars(settings), 'PRECISION': precision})
+        result = run_mode(f'engine ({precision})', process_video, BatchedInference, models, reduced, task,
+                          work / precision)
+        report(result, reference)
+        print(f'{"":<22} largest difference to fp32: {deviation(result, engine)}')
+    if args.memory:
+        long_task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, longest)])
+        long = run_mode(f'engine, {longest:g} s segment', process_video, BatchedInference, models, settings,
+                        long_task, work / 'long')
+        report(long, reference)
+        print(f'{"":<22} peak memory {engine["peak"] / 2**20:.0f} MiB for {args.seconds:g} s, '
+              f'{long["peak"] / 2**20:.0f} MiB for {longest:g} s')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,111 @@
+"""Ray executor: one long-lived actor per GPU (or CPU slot) holding both models.
+
+The driver hands each actor one video at a time and the next as soon as it is free, and
+keeps the ledger (outcomes come back to it). Actors write the .npy files themselves, with
+the same atomic writes, into NPY_DIR, which must be reachable from every node (a shared
+file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_restarts``)
+and its unfinished call re-run (``max_task_retries``), reloading the models first.
+"""
+import os
+from typing import Iterator
+
+import numpy as np
+
+from .models import SetupError, cpu_threads
+from .output import FAILED, WRITTEN, Outcome
+from .tasks import output_path
+
+ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
+
+
+class StageActor:
+    """Holds both models; processes one video per call."""
+
+    def __init__(self, settings):
+        from .inference import BatchedInference
+        from .models import load_models  # sets CPU_THREADS torch threads
+        self.settings = settings
+        self.infer = BatchedInference(load_models(settings, log=lambda *_: None), settings)
+
+    def process(self, task) -> list:
+        from .engine import process_video
+        # a retried call: segments the lost attempt already wrote are done, not redone
+        done, todo = [], []
+        for seg in task.segments:
+            path = output_path(self.settings.NPY_DIR, seg.sentence_name)
+            if path.exists():
+                frames = np.load(path, mmap_mode='r').shape[0]
+                done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', frames, str(path)))
+            else:
+                todo.append(seg)
+        task.segments = todo
+        return done + list(process_video(task, self.infer, self.settings))
+
+    def ping(self) -> int:
+        return os.getpid()
+
+
+def _connect(settings):
+    try:
+        import ray
+    except ImportError:
+        raise SetupError('EXECUTOR="ray" needs Ray: install it with "WITH_RAY=1 bash setup.sh" '
+                         '(or: pip install ray==2.60.0)') from None
+    if not ray.is_initialized():
+        # workers import the project from its root (a shared file system on a cluster)
+        env = dict(env_vars=dict(PYTHONPATH=os.pathsep.join(
+            p for p in (settings.ROOT, os.environ.get('PYTHONPATH', '')) if p)))
+        ray.init(address=settings.RAY_ADDRESS, runtime_env=env, log_to_driver=False,
+                 include_dashboard=False)
+    return ray
+
+
+def run(tasks, settings) -> Iterator[Outcome]:
+    ray = _connect(settings)
+    resources = ray.cluster_resources()
+    gpus = int(resources.get('GPU', 0))
+    if gpus and str(settings.DEVICE).startswith('cuda'):
+        count, options = gpus * max(1, settings.MAX_WORKERS), dict(num_gpus=1 / max(1, settings.MAX_WORKERS))
+    else:
+        cpus = cpu_threads(settings)
+        count, options = max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus)
+    count = min(count, len(tasks))
+    remote = ray.remote(StageActor).options(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS,
+                                            **options)
+    actors = [remote.remote(settings) for _ in range(count)]
+    pending = list(reversed(tasks))
+    running = {}
+
+    def hand_out(actor):
+        if pending:
+            task = pending.pop()
+            running[actor.process.remote(task)] = (actor, task)
+
+    for actor in actors:
+        hand_out(actor)
+    try:
+        while running:
+            [ready], _ = ray.wait(list(running), num_returns=1)
+            actor, task = running.pop(ready)
+            try:
+                outcomes = ray.get(ready)
+            except ray.exceptions.RayError as err:  # out of restarts, or an error in the actor
+                message = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
+                outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'ray: {message}')
+                            for s in task.segments]
+                if isinstance(err, ray.exceptions.RayActorError):
+                    actors.remove(actor)  # gone for good: the others take its share
+                    actor = actors[0] if actors else None
+                    if actor is None:
+                        yield from outcomes
+                        for left in pending:
+                            yield from (Outcome(s.sentence_name, s.video_name, FAILED, 'ray: no actor left')
+                                        for s in left.segments)
+                        return
+            yield from outcomes
+            hand_out(actor)
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        for actor in actors:
+            ray.kill(actor)

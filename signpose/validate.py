@@ -1,0 +1,296 @@
+"""Check the stage's output against its contract and summarise it for a person to read.
+
+Every NPY_DIR/*.npy is loaded and checked: shape (T, 85, C) with C = 4 (ADD_VISIBLE) or 3,
+float32, finite, x / y / visibility within [0, 1], and T within one frame of what the stage
+samples for the segment's manifest row. The ledger(s) say why segments have no file.
+Exit status: 0 all files pass, 1 some file fails, 2 the check itself cannot run.
+"""
+import math
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from .manifest import ManifestError, read_manifest
+from .output import FAILED, SKIPPED, WRITTEN, read_ledgers
+from .sampling import sample_frames
+from .settings import argument_parser, settings_from_args
+from .video import VideoError, find_video, probe
+
+RULE = '=' * 72
+PARTS = ('body', 'face', 'left hand', 'right hand')
+T_TOLERANCE = 1  # frames; the fps-free estimate is off by at most one
+
+
+class ValidationError(RuntimeError):
+    """The check cannot run at all (no output folder, no manifest)."""
+
+
+def part_of(coco_index: int) -> str:
+    """Body part of a COCO-WholeBody keypoint (0-22 body and feet, 23-90 face, then the hands)."""
+    if coco_index < 23:
+        return 'body'
+    if coco_index < 91:
+        return 'face'
+    return 'left hand' if coco_index < 112 else 'right hand'
+
+
+@dataclass
+class FileCheck:
+    """The verdict on one file: failures break the contract, warnings are for a person to look at."""
+    sentence: str
+    frames: int = 0
+    failures: List[Tuple[str, str]] = field(default_factory=list)  # (kind, detail)
+    warnings: List[Tuple[str, str]] = field(default_factory=list)
+    empty_frames: int = 0
+    visibility: Dict[str, Tuple[float, int]] = field(default_factory=dict)  # part -> (sum, count)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def check_array(array: np.ndarray, settings) -> List[Tuple[str, str]]:
+    """Contract violations of one loaded array, as (kind, detail); empty when it conforms."""
+    keypoints = len(settings.COCO_WHOLEBODY_IDX)
+    channels = 4 if settings.ADD_VISIBLE else 3
+    wanted = f'(T, {keypoints}, {channels})'
+    if array.ndim != 3:
+        return [('shape', f'shape {array.shape}, expected {wanted}')]
+    problems = []
+    if array.shape[1] != keypoints:
+        problems.append(('keypoints', f'{array.shape[1]} keypoints, expected {keypoints}'))
+    if array.shape[2] != channels:
+        problems.append(('channels', f'{array.shape[2]} channels, expected {channels} '
+                                     f'(ADD_VISIBLE={settings.ADD_VISIBLE})'))
+    if array.dtype != np.float32:
+        problems.append(('dtype', f'dtype {array.dtype}, expected float32'))
+    if array.shape[0] == 0:
+        problems.append(('empty', 'no frames (T = 0)'))
+    if problems or not np.issubdtype(array.dtype, np.floating):
+        return problems  # value checks need the right layout
+    finite = np.isfinite(array)
+    if not finite.all():
+        frame = int(np.argwhere(~finite)[0][0])
+        problems.append(('non-finite', f'{int((~finite).sum())} NaN/inf value(s), first in frame {frame}'))
+    names = ('x', 'y', None, 'visibility')
+    for channel in range(channels):
+        if names[channel] is None:
+            continue  # z: root-relative metres, any finite value
+        values = array[..., channel]
+        outside = (values < 0) | (values > 1)  # NaN compares False: reported above
+        if outside.any():
+            frame = int(np.argwhere(outside)[0][0])
+            low, high = np.nanmin(values), np.nanmax(values)
+            problems.append((f'{names[channel]} range',
+                             f'{names[channel]} outside [0, 1] in {int(outside.sum())} value(s) '
+                             f'(min {low:.3g}, max {high:.3g}), first in frame {frame}'))
+    return problems
+
+
+def array_stats(array: np.ndarray, settings, check: FileCheck) -> None:
+    """Frames without a person (all-zero rows) and visibility sums per part, into ``check``."""
+    person = np.any(array != 0, axis=(1, 2))
+    check.empty_frames = int((~person).sum())
+    if array.shape[2] < 4 or not person.any():
+        return
+    visible = array[person, :, 3]
+    columns = defaultdict(list)
+    for position, coco_index in enumerate(settings.COCO_WHOLEBODY_IDX):
+        columns[part_of(coco_index)].append(position)
+    for part, positions in columns.items():
+        values = visible[:, positions]
+        check.visibility[part] = (float(values.sum()), int(values.size))
+
+
+class ExpectedFrames:
+    """T per sentence as the stage computes it; each video is probed once, for its fps."""
+
+    def __init__(self, settings, segments):
+        self.settings = settings
+        self.segments = {s.sentence_name: s for s in segments}
+        self._fps: Dict[str, Optional[float]] = {}
+
+    def fps(self, video_name: str) -> Optional[float]:
+        if video_name not in self._fps:
+            path = find_video(self.settings.VIDEO_DIR, video_name)
+            try:
+                self._fps[video_name] = probe(path).fps if path is not None else None
+            except VideoError:
+                self._fps[video_name] = None
+        return self._fps[video_name]
+
+    def of(self, sentence: str) -> Tuple[Optional[int], str]:
+        """(expected T or None, how it was found)."""
+        seg = self.segments.get(sentence)
+        if seg is None:
+            return None, 'not in manifest'
+        s = self.settings
+        fps = self.fps(seg.video_name)
+        if fps is not None:
+            frames = sample_frames(fps, seg.start, seg.end, s.REDUCE_FPS_TO, s.FRAME_SKIP)
+            return len(frames), f'video at {fps:g} fps'
+        if s.REDUCE_FPS_TO:
+            # without the video: floor(duration * rate) is within one frame of the sampler's count
+            estimate = math.floor(seg.duration * s.REDUCE_FPS_TO + 1e-9)
+            return estimate, 'no readable video: estimated from the duration'
+        return None, 'no readable video, and FRAME_SKIP sampling needs its fps'
+
+
+def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
+    check = FileCheck(path.stem)
+    try:
+        array = np.load(path, allow_pickle=False)  # no pickles: a data file must not run code
+    except Exception as err:  # truncated, corrupt, not a .npy: a verdict, not a crash
+        check.failures.append(('unreadable', f'cannot be loaded: {type(err).__name__}: {err}'[:300]))
+        return check
+    if not isinstance(array, np.ndarray):  # np.load opens a zip archive whatever its name
+        array.close()
+        check.failures.append(('unreadable', 'an .npz archive, not a .npy array'))
+        return check
+    check.frames = int(array.shape[0]) if array.ndim else 0
+    check.failures.extend(check_array(array, settings))
+    want, how = expected.of(check.sentence)
+    if want is None:
+        kind = 'not in manifest' if how == 'not in manifest' else 'T not checked'
+        check.warnings.append((kind, how))
+    elif array.ndim == 3 and abs(array.shape[0] - want) > T_TOLERANCE:
+        detail = f'T = {array.shape[0]} frames, expected {want} ({how})'
+        outcome = ledger.get(check.sentence)
+        if outcome is not None and outcome.status == WRITTEN and outcome.frames == array.shape[0] \
+                and 'video ended early' in outcome.reason:
+            check.warnings.append(('short video', f'{detail}; ledger: {outcome.reason}'))
+        else:
+            check.failures.append(('frame count', detail))
+    if check.ok:
+        array_stats(array, settings, check)
+        if check.empty_frames == check.frames:
+            check.warnings.append(('no person', 'no frame has a person (the stage skips such segments)'))
+    return check
+
+
+def table(header, rows, indent='  ', width=110) -> str:
+    """Left-aligned text columns; the last column is cut to keep lines readable."""
+    rows = [[str(c) for c in r] for r in rows]
+    sizes = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
+    lines = []
+    for r in [list(map(str, header))] + rows:
+        line = '  '.join(c.ljust(sizes[i]) for i, c in enumerate(r[:-1]))
+        line = f'{indent}{line}  {r[-1]}' if len(r) > 1 else f'{indent}{r[-1]}'
+        lines.append(line if len(line) <= width else line[:width - 3] + '...')
+    return '\n'.join(lines)
+
+
+def summarise_files(checks: List[FileCheck], settings, show: int) -> List[str]:
+    passing = [c for c in checks if c.ok]
+    failing = [c for c in checks if not c.ok]
+    warned = [c for c in checks if c.warnings]
+    frames = sum(c.frames for c in passing)
+    empty = sum(c.empty_frames for c in passing)
+    lines = [f'  files                  {len(checks)} ({len(passing)} pass, {len(failing)} fail, '
+             f'{len(warned)} with warnings)',
+             f'  frames                 {frames:,} in passing files']
+    if frames:
+        lines.append(f'  frames with no person  {100 * empty / frames:.1f} % ({empty:,})')
+    totals = {p: [0.0, 0] for p in PARTS}
+    for c in passing:
+        for part, (total, count) in c.visibility.items():
+            totals[part][0] += total
+            totals[part][1] += count
+    parts = [p for p in PARTS if totals[p][1]]
+    if parts:
+        lines.append('  mean visibility (frames with a person):')
+        lines.append(table(parts, [[f'{totals[p][0] / totals[p][1]:.2f}' for p in parts]], indent='    '))
+    elif settings.ADD_VISIBLE is False:
+        lines.append('  mean visibility        - (ADD_VISIBLE=False: no visibility channel)')
+    for title, group, attr in (('Failing files', failing, 'failures'), ('Warnings', warned, 'warnings')):
+        if not group:
+            continue
+        kinds = Counter(kind for c in group for kind, _ in getattr(c, attr))
+        lines.append(f'{title} ({len(group)}): ' + ', '.join(f'{k} {n}' for k, n in kinds.most_common()))
+        rows = [[f'{c.sentence}.npy', '; '.join(d for _, d in getattr(c, attr))] for c in group[:show]]
+        lines.append(table(['file', 'reason'], rows))
+        if len(group) > show:
+            lines.append(f'  ... and {len(group) - show} more (--show N lists more)')
+    return lines
+
+
+def summarise_ledger(settings, segments, checks: List[FileCheck], show: int) -> List[str]:
+    ledgers = sorted(Path(settings.NPY_DIR).glob('ledger*.jsonl'))
+    if not ledgers:
+        return ['Ledger: none in NPY_DIR (no run has recorded outcomes here)']
+    outcomes = read_ledgers(settings.NPY_DIR)
+    status = Counter(o.status for o in outcomes.values())
+    lines = [f'Ledger ({len(ledgers)} file(s)): {len(outcomes)} segments: ' +
+             ', '.join(f'{status[s]} {s}' for s in (WRITTEN, SKIPPED, FAILED))]
+    missed = [o for o in outcomes.values() if o.status in (SKIPPED, FAILED)]
+    reasons = Counter((o.status, o.reason.split(':')[0]) for o in missed)
+    for (state, reason), count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f'  {state} ({reason}): {count}')
+    if missed:
+        lines.append(table(['segment', 'status', 'reason'],
+                           [[o.sentence, o.status, o.reason] for o in missed[:show]]))
+        if len(missed) > show:
+            lines.append(f'  ... and {len(missed) - show} more')
+    # the manifest's view: which segments have a file, which were given up, which never ran
+    have = {c.sentence for c in checks}
+    names = [s.sentence_name for s in segments]
+    written_missing = [n for n in names if n not in have and n in outcomes and outcomes[n].status == WRITTEN]
+    counts = Counter('file' if n in have else outcomes[n].status if n in outcomes else 'not run' for n in names)
+    lines.append(f'Manifest: {len(names)} segments: {counts["file"]} with a file, {counts[SKIPPED]} skipped, '
+                 f'{counts[FAILED]} failed, {counts["not run"]} not processed yet')
+    if written_missing:
+        lines.append(f'  WARNING: {len(written_missing)} written in the ledger but their file is gone, '
+                     f'e.g. {", ".join(written_missing[:5])}')
+    return lines
+
+
+def validate(settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
+    """(exit status, per-file checks, the printed report)."""
+    npy_dir = Path(settings.NPY_DIR)
+    if not npy_dir.is_dir():
+        raise ValidationError(f'NPY_DIR {npy_dir} is not a folder (pass --cfg-options NPY_DIR=...)')
+    try:
+        segments, _ = read_manifest(settings.CSV_FILE)
+    except ManifestError as err:
+        raise ValidationError(str(err)) from None
+    files = sorted(npy_dir.glob('*.npy'))
+    expected = ExpectedFrames(settings, segments)
+    ledger = read_ledgers(npy_dir)
+    checks = [check_file(f, settings, expected, ledger)
+              for f in tqdm(files, unit='file', file=sys.stderr, disable=None, leave=False)]
+    channels = 4 if settings.ADD_VISIBLE else 3
+    lines = [RULE, f'Stage 3b output check: {npy_dir}',
+             f'  manifest  {settings.CSV_FILE} ({len(segments)} segments)',
+             f'  contract  (T, {len(settings.COCO_WHOLEBODY_IDX)}, {channels}) float32; x, y'
+             f'{", visibility" if channels == 4 else ""} in [0, 1]; T within {T_TOLERANCE} of the sampled frames',
+             '-' * 72]
+    lines += summarise_files(checks, settings, show) if files else ['  no .npy files in NPY_DIR']
+    leftovers = list(npy_dir.glob('.*.npy.tmp'))
+    if leftovers:
+        lines.append(f'  note: {len(leftovers)} temporary file(s) .*.npy.tmp left by an interrupted write '
+                     '(safe to delete)')
+    lines.append('-' * 72)
+    lines += summarise_ledger(settings, segments, checks, show=min(show, 20))
+    failing = sum(not c.ok for c in checks)
+    lines += [RULE, f'Result: FAIL ({failing} of {len(checks)} files break the contract)' if failing
+              else f'Result: OK ({len(checks)} files)']
+    return (1 if failing else 0), checks, '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argument_parser('Check the stage 3b output (.npy files and ledger) against its contract.')
+    parser.add_argument('--show', type=int, default=50, metavar='N',
+                        help='list at most N failing files and N files with warnings (default 50)')
+    args = parser.parse_args(argv)
+    try:
+        status, _, report = validate(settings_from_args(args), show=max(0, args.show))
+    except ValidationError as err:
+        print(f'ERROR: {err}', file=sys.stderr)
+        return 2
+    print(report)
+    return status

@@ -1,0 +1,235 @@
+"""Draw one segment's saved landmarks over its video frames, for a person to judge by eye.
+
+The frames are those the stage sampled (same manifest row, same sampler), so row i of the
+.npy is drawn on the i-th sampled frame. Writes into NPY_DIR/viz (or --out):
+    {SENTENCE}.mp4          every sampled frame with its landmarks
+    {SENTENCE}_sheet.png    a contact sheet of evenly spaced frames, labelled with frame and time
+    {SENTENCE}_wrist_z.png  root-relative depth of both wrists over time
+"""
+import math
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from .manifest import ManifestError, read_manifest
+from .sampling import sample_frames
+from .settings import argument_parser, settings_from_args
+from .validate import PARTS, part_of
+from .video import VideoError, find_video, probe, read_frames
+
+# BGR colours per part, picked to stay apart on skin and on typical studio backgrounds
+COLOURS = {'body': (0, 200, 255), 'face': (235, 235, 235), 'left hand': (60, 220, 60),
+           'right hand': (255, 110, 40)}
+LEFT_WRIST, RIGHT_WRIST = 91, 112  # COCO-WholeBody indices of the hand roots
+TILE_WIDTH = 360  # px, a contact-sheet frame
+
+
+def hand_pairs(wrist: int) -> List[Tuple[int, int]]:
+    """COCO-WholeBody hand: the wrist, then 4 points per finger (thumb first), root to tip."""
+    pairs = []
+    for finger in range(5):
+        chain = [wrist] + [wrist + 1 + 4 * finger + k for k in range(4)]
+        pairs += list(zip(chain[:-1], chain[1:]))
+    return pairs
+
+
+# in COCO-WholeBody indices; pairs with a keypoint not in the output are dropped
+SKELETON = ([(5, 6), (5, 7), (6, 8), (5, 11), (6, 12), (11, 12),  # shoulders, upper arms, torso
+             (7, LEFT_WRIST), (8, RIGHT_WRIST)]                   # elbow to the hand's wrist point
+            + hand_pairs(LEFT_WRIST) + hand_pairs(RIGHT_WRIST))
+
+
+class VizError(RuntimeError):
+    """What the visualiser needs is missing (one line for the console)."""
+
+
+class Drawer:
+    """Draws rows of the output contract on images of any size (coordinates are normalised)."""
+
+    def __init__(self, settings):
+        idx = list(settings.COCO_WHOLEBODY_IDX)
+        position = {c: p for p, c in enumerate(idx)}
+        self.colours = [COLOURS[part_of(c)] for c in idx]
+        self.lines = [(position[a], position[b], COLOURS[part_of(b)])
+                      for a, b in SKELETON if a in position and b in position]
+        self.kpt_thr = settings.KPT_THR
+
+    def draw(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        scale = max(1, round(min(w, h) / 240))  # lines stay visible from 160 px to 4K
+        if not np.any(row):
+            label(image, 'no person', corner='top')
+            return image
+        shown = row[:, 3] >= self.kpt_thr if row.shape[1] >= 4 else np.ones(len(row), bool)
+        xy = np.clip(row[:, :2], 0.0, 1.0) * (w, h)  # out-of-range files are drawn at the border
+        points = np.minimum(xy, (w - 1, h - 1)).astype(int)
+        for a, b, colour in self.lines:
+            if shown[a] and shown[b]:
+                cv2.line(image, tuple(points[a]), tuple(points[b]), colour, scale, cv2.LINE_AA)
+        for p in np.flatnonzero(shown):
+            cv2.circle(image, tuple(points[p]), scale + 1, self.colours[p], -1, cv2.LINE_AA)
+        return image
+
+
+def label(image: np.ndarray, text: str, corner: str = 'bottom') -> None:
+    """White text on a dark band, sized to the image."""
+    h, w = image.shape[:2]
+    size = max(0.35, min(w, h) / 500)
+    thick = max(1, round(size * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, thick)
+    y = h - base - 3 if corner == 'bottom' else th + 3
+    cv2.rectangle(image, (0, y - th - 3), (min(w, tw + 6), y + base + 2), (0, 0, 0), -1)
+    cv2.putText(image, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def legend(width: int, settings) -> np.ndarray:
+    """A strip naming the colours (and the visibility threshold) for the top of the sheet."""
+    strip = np.zeros((28, width, 3), np.uint8)
+    x = 6
+    for part in PARTS:
+        cv2.circle(strip, (x + 5, 14), 5, COLOURS[part], -1, cv2.LINE_AA)
+        cv2.putText(strip, part, (x + 14, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        x += 24 + cv2.getTextSize(part, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+    cv2.putText(strip, f'hidden: visibility < {settings.KPT_THR}', (x + 6, 19), cv2.FONT_HERSHEY_SIMPLEX,
+                0.45, (160, 160, 160), 1, cv2.LINE_AA)
+    return strip
+
+
+def contact_sheet(tiles: List[np.ndarray], settings) -> np.ndarray:
+    """Tiles (all TILE_WIDTH wide) in a grid of at most 4 columns, under the colour legend."""
+    tile_h, tile_width = tiles[0].shape[:2]
+    rows = math.ceil(len(tiles) / 4)
+    cols = math.ceil(len(tiles) / rows)  # balanced: 6 frames are 3 x 2, not 4 + 2
+    grid = np.zeros((rows * tile_h, cols * tile_width, 3), np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        grid[r * tile_h:(r + 1) * tile_h, c * tile_width:(c + 1) * tile_width] = tile
+    return np.vstack([legend(grid.shape[1], settings), grid])
+
+
+def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings, title: str) -> None:
+    """z of both wrists over time; frames without a person are gaps (NaN), not zeros."""
+    from matplotlib.figure import Figure  # Agg canvas: no display, no global pyplot state
+    idx = list(settings.COCO_WHOLEBODY_IDX)
+    person = np.any(rows != 0, axis=(1, 2))
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    for coco, part in ((LEFT_WRIST, 'left hand'), (RIGHT_WRIST, 'right hand')):
+        if coco not in idx:
+            continue
+        z = np.where(person, rows[:, idx.index(coco), 2], np.nan)
+        b, g, r = COLOURS[part]
+        ax.plot(times, z, '.-', color=(r / 255, g / 255, b / 255), label=f'{part.split()[0]} wrist')
+    ax.set_xlabel('time in the video (s)')
+    ax.set_ylabel('z, root-relative (m)')
+    ax.set_title(f'{title}: wrist depth ({int((~person).sum())} of {len(rows)} frames without a person)')
+    ax.grid(alpha=0.3)
+    ax.legend(loc='best')
+    fig.tight_layout()
+    fig.savefig(str(path))
+
+
+def locate(settings, sentence: str):
+    """(segment, rows, video info) of a sentence, or a VizError saying what is missing."""
+    try:
+        segments, _ = read_manifest(settings.CSV_FILE)
+    except ManifestError as err:
+        raise VizError(str(err)) from None
+    segment = next((s for s in segments if s.sentence_name == sentence), None)
+    if segment is None:
+        raise VizError(f'sentence {sentence!r} is not in the manifest {settings.CSV_FILE}')
+    npy = Path(settings.NPY_DIR) / f'{sentence}.npy'
+    if not npy.is_file():
+        raise VizError(f'no landmarks for {sentence!r}: {npy} does not exist (see the ledger in NPY_DIR)')
+    try:
+        rows = np.load(npy, allow_pickle=False)
+    except Exception as err:
+        raise VizError(f'cannot load {npy}: {type(err).__name__}: {err}') from None
+    if not isinstance(rows, np.ndarray):  # an .npz archive under a .npy name
+        rows.close()
+        raise VizError(f'{npy} is an .npz archive, not a .npy array')
+    if rows.ndim != 3 or rows.shape[1] != len(settings.COCO_WHOLEBODY_IDX) or rows.shape[2] not in (3, 4):
+        raise VizError(f'{npy} has shape {rows.shape}, not (T, {len(settings.COCO_WHOLEBODY_IDX)}, 4 or 3)')
+    video = find_video(settings.VIDEO_DIR, segment.video_name)
+    if video is None:
+        raise VizError(f'video {segment.video_name!r} not found in {settings.VIDEO_DIR}')
+    try:
+        info = probe(video)
+    except VideoError as err:
+        raise VizError(str(err)) from None
+    return segment, np.nan_to_num(rows.astype(np.float32)), info
+
+
+def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
+    segment, rows, info = locate(settings, sentence)
+    indices = sample_frames(info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP)
+    if len(rows) != len(indices):
+        print(f'WARNING: {len(rows)} saved frames but {len(indices)} sampled frames; '
+              f'drawing the first {min(len(rows), len(indices))}', file=sys.stderr)
+    indices = indices[:len(rows)]
+    out = Path(out_dir) if out_dir else Path(settings.NPY_DIR) / 'viz'
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f'{sentence}.mp4', out / f'{sentence}_sheet.png', out / f'{sentence}_wrist_z.png']
+
+    # the sampled rate, so the clip plays at the speed of the video
+    fps = settings.REDUCE_FPS_TO or info.fps / max(1, settings.FRAME_SKIP)
+    writer = cv2.VideoWriter(str(paths[0]), cv2.VideoWriter_fourcc(*'mp4v'), min(fps, info.fps),
+                             (info.width, info.height))
+    if not writer.isOpened():
+        raise VizError(f'OpenCV cannot write {paths[0]}')
+    on_sheet = set(np.linspace(0, len(indices) - 1, max(1, min(sheet_frames, len(indices)))).round().astype(int))
+    drawer, tiles, written = Drawer(settings), [], 0
+    try:
+        for i, (index, frame) in enumerate(read_frames(info.path, indices)):
+            if i in on_sheet:  # drawn after resizing, so thin lines survive a 4K -> 360 px reduction
+                tile = cv2.resize(frame, (TILE_WIDTH, max(1, round(info.height * TILE_WIDTH / info.width))),
+                                  interpolation=cv2.INTER_AREA)
+                drawer.draw(tile, rows[i])
+                label(tile, f'frame {index}  {index / info.fps:.2f} s  (row {i})')
+                tiles.append(tile)
+            writer.write(drawer.draw(frame, rows[i]))
+            written += 1
+    finally:
+        writer.release()
+    if written < len(indices):
+        print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
+    if not tiles:
+        raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
+    cv2.imwrite(str(paths[1]), contact_sheet(tiles, settings))
+    times = np.asarray(indices, dtype=float) / info.fps
+    wrist_plot(paths[2], rows[:len(times)], times, settings, sentence)
+    return paths
+
+
+def sentence_first(argv: List[str]) -> List[str]:
+    """--cfg-options takes every word after it; a word there without '=' is the SENTENCE_NAME."""
+    words, moved, in_options = [], [], False
+    for word in argv:
+        if word.startswith('-'):
+            in_options = word == '--cfg-options'
+        elif in_options and '=' not in word:
+            moved.append(word)
+            continue
+        words.append(word)
+    return moved + words
+
+
+def main(argv=None) -> int:
+    parser = argument_parser('Draw the saved landmarks of one segment over its video frames.')
+    parser.add_argument('sentence', metavar='SENTENCE_NAME',
+                        help='the segment; its file is NPY_DIR/SENTENCE_NAME.npy')
+    parser.add_argument('--out', default=None, metavar='DIR', help='output folder (default: NPY_DIR/viz)')
+    parser.add_argument('--frames', type=int, default=8, metavar='N',
+                        help='frames on the contact sheet (default 8)')
+    args = parser.parse_args(sentence_first(sys.argv[1:] if argv is None else argv))
+    try:
+        paths = visualize(settings_from_args(args), args.sentence, args.out, max(1, args.frames))
+    except VizError as err:
+        print(f'ERROR: {err}', file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
