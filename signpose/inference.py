@@ -125,6 +125,11 @@ class BatchedInference:
                         bbox_score=np.ones(1, dtype=np.float32))
             info.update(self.pose_meta)
             data.append(self.pose_pipeline(info))
+        # On the CPU a batch of one takes other kernels than larger batches, whose results are
+        # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
+        # every output independent of how frames happened to fall into batches (a resumed run
+        # writes the same bits as an uninterrupted one).
+        alone = len(data) == 1 and self.settings.POSE_BATCH_SIZE > 1
         with precision_context(self.settings.PRECISION, self.models.device):
-            samples = self.models.pose.test_step(pseudo_collate(data))
-        return [pose_of(s) for s in samples]
+            samples = self.models.pose.test_step(pseudo_collate(data * 2 if alone else data))
+        return [pose_of(s) for s in samples[:len(data)]]

@@ -1,0 +1,86 @@
+"""The batched engine computes what the design's per-frame loop computes, on real models."""
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
+
+from signpose.checkpoints import install_safe_checkpoint_loader
+from signpose.engine import process_video, process_video_per_frame
+from signpose.inference import BatchedInference, ReferenceInference
+from signpose.manifest import Segment
+from signpose.models import LoadedModels, load_detector, load_pose_model
+from signpose.seeded_weights import make_seeded_checkpoint
+from signpose.settings import load_settings
+from signpose.tasks import VideoTask
+from signpose.video import probe
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp('engine')
+    install_safe_checkpoint_loader()
+    (d / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
+                              "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")
+    det = load_detector(str(d / 'det.py'), str(make_seeded_checkpoint('det', str(d / 'det.py'), d / 'det.pth')))
+    pose = load_pose_model(RTMW3D_L, str(make_seeded_checkpoint('pose', RTMW3D_L, d / 'pose.pth', salt=5)))
+    return LoadedModels(det, pose, 'cpu')
+
+
+def _settings(npy, **overrides):
+    values = dict(vars(load_settings()), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE='cpu')
+    values.update(overrides)
+    npy.mkdir(parents=True, exist_ok=True)
+    return SimpleNamespace(**values)
+
+
+def test_engine_output_equals_the_per_frame_loop(models, tmp_path):
+    video = write_video(tmp_path / 'v.mp4', 70, 30.0, size=(200, 150), seed=3)
+    task = VideoTask('v', probe(video), [Segment('v', 'a', 0.0, 0.9), Segment('v', 'b', 0.6, 1.4),
+                                         Segment('v', 'c', 1.8, 2.3)])
+    reference = _settings(tmp_path / 'reference')
+    engine = _settings(tmp_path / 'engine', DET_BATCH_SIZE=3, POSE_BATCH_SIZE=4, DECODE_QUEUE=5)
+    expected = list(process_video_per_frame(task, ReferenceInference(models, reference), reference))
+    got = list(process_video(task, BatchedInference(models, engine), engine))
+    assert sorted((o.sentence, o.status, o.frames) for o in got) == \
+        sorted((o.sentence, o.status, o.frames) for o in expected)
+    assert {o.status for o in got} == {'written'}
+    for name in 'abc':
+        a = np.load(tmp_path / 'reference' / f'{name}.npy')
+        b = np.load(tmp_path / 'engine' / f'{name}.npy')
+        assert a.shape == b.shape
+        np.testing.assert_array_equal((a != 0).all(axis=(1, 2)), (b != 0).all(axis=(1, 2)))
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+
+
+def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, scene):
+    """Many near-equal random boxes: the engine's pruned post-processing keeps the same persons."""
+    from mmdet.apis import inference_detector, init_detector
+    install_safe_checkpoint_loader()
+    checkpoint = make_seeded_checkpoint('det', RTMDET_M, tmp_path / 'm.pth', salt=0)
+    detector = init_detector(RTMDET_M, str(checkpoint), device='cpu')
+    from mmpose.utils import adapt_mmdet_pipeline
+    detector.cfg = adapt_mmdet_pipeline(detector.cfg)
+    frames = [scene, cv2.flip(scene, 1), cv2.resize(scene, (320, 240))]
+    everything = inference_detector(detector, scene).pred_instances.cpu().numpy()
+    # random weights find no 'person': test with the class they find most, at thresholds
+    # that leave several boxes of it
+    category = int(np.bincount(everything.labels).argmax())
+    scores = np.sort(everything.scores[everything.labels == category])[::-1]
+    for thr in (float(scores[8]), float(scores[3])):
+        s = SimpleNamespace(**dict(vars(load_settings()), BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32'))
+        expected = ReferenceInference(LoadedModels(detector, None, 'cpu'), s).detect(frames)
+        boxes = BatchedInference(SimpleNamespace(detector=detector, pose=_NoPose(), device='cpu'), s).detect(frames)
+        assert len(expected[0]) > 1  # the case that matters: several boxes
+        for e, g in zip(expected, boxes):
+            assert len(e) == len(g)  # the same persons; coordinates up to float rounding
+            order_e, order_g = np.lexsort(np.round(e).T), np.lexsort(np.round(g).T)
+            np.testing.assert_allclose(g[order_g], e[order_e], rtol=0, atol=1e-3)
+    assert detector.bbox_head.test_cfg['score_thr'] == 0.001  # restored after each call
+
+
+class _NoPose:
+    """A stand-in with the attributes BatchedInference reads from a pose model."""
+    cfg = SimpleNamespace(test_dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=[])))
+    dataset_meta = {}
