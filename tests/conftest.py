@@ -1,5 +1,7 @@
 """Shared test fixtures: the project on sys.path, seeded checkpoints, small real videos."""
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,6 +47,65 @@ def write_video(path, frames: int, fps: float, size=(160, 120), codec='mp4v', se
         writer.write(frame)
     writer.release()
     return Path(path)
+
+
+# ------------------------------------------------------------------ end-to-end data
+SCRIPT = str(ROOT / 'scripts' / '3b_extract_mmpose.py')
+# (video, fps, frames): 30 and 25 fps are accepted, 10 fps is not
+VIDEOS = [('v30', 30.0, 75), ('v25', 25.0, 40), ('v50', 50.0, 60), ('v10', 10.0, 20)]
+GOOD = {  # sentence: (video, start, end)
+    'v30_a': ('v30', 0.0, 0.8), 'v30_b': ('v30', 0.5, 1.2), 'v30_c': ('v30', 2.0, 2.5),
+    'v25_a': ('v25', 0.3, 1.1), 'v50_a': ('v50', 0.1, 0.6),
+}
+MANIFEST_ROWS = [f'{v}\t{s}\t{a}\t{b}' for s, (v, a, b) in GOOD.items()] + [
+    'v10\tslow\t0\t1', 'broken\tcorrupt\t0\t1', 'nowhere\tmissing\t0\t1', 'v30\ttiny\t0\t0.1',
+    'v30\tnot_a_time\tabc\t1', 'v30\tbackwards\t2\t1', '\tno_video\t0\t1']
+
+
+@pytest.fixture(scope='session')
+def data(tmp_path_factory):
+    from signpose.seeded_weights import make_seeded_checkpoint
+    d = tmp_path_factory.mktemp('e2e')
+    (d / 'videos').mkdir()
+    for name, fps, frames in VIDEOS:
+        write_video(d / 'videos' / f'{name}.mp4', frames, fps, seed=int(fps))
+    (d / 'videos' / 'broken.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42' + os.urandom(3000))
+    (d / 'manifest.tsv').write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\n' + '\n'.join(MANIFEST_ROWS) + '\n')
+    # With random weights RTMDet finds boxes everywhere: a test detector derived from the
+    # project's RTMDet-nano keeps at most 1 (or 2) boxes per frame, so the person count is set.
+    for n in (1, 2):
+        (d / f'det{n}.py').write_text(
+            f"_base_ = {RTMDET_NANO_PERSON!r}\n"
+            f"model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(score_thr=0.0, max_per_img={n}))\n")
+    make_seeded_checkpoint('det', str(d / 'det1.py'), d / 'det.pth')
+    make_seeded_checkpoint('pose', RTMW3D_L, d / 'pose.pth')
+    return d
+
+
+def options(data, npy, det='det1.py', **extra):
+    values = dict(CSV_FILE=data / 'manifest.tsv', VIDEO_DIR=data / 'videos', NPY_DIR=npy,
+                  DET_MODEL_CONFIG=data / det, DET_MODEL_CHECKPOINT=data / 'det.pth',
+                  POSE_MODEL_CHECKPOINT=data / 'pose.pth', BBOX_THR=0.0, DEVICE='cpu', POSE_BATCH_SIZE=4)
+    values.update(extra)
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in values.items()]
+
+
+def run_stage(args, **kwargs):
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, **kwargs)
+
+
+def npy_files(folder):
+    return {p.stem: np.load(p) for p in sorted(folder.glob('*.npy'))}
+
+
+@pytest.fixture(scope='session')
+def first_run(data):
+    npy = data / 'npy_full'
+    result = run_stage(options(data, npy))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return npy, result
+
 
 
 @pytest.fixture(scope='session')

@@ -1,0 +1,88 @@
+"""Scale-out: Slurm-style shards and a local Ray cluster give exactly the files of a local run."""
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import GOOD, ROOT, SCRIPT, npy_files, options, run_stage
+
+from signpose.output import read_ledgers
+
+
+def assert_same_files(folder, reference):
+    expected, got = npy_files(reference), npy_files(folder)
+    assert set(got) == set(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+def outcome_lines(folder):
+    lines = [json.loads(line) for f in sorted(folder.glob('ledger*.jsonl')) for line in f.read_text().splitlines()]
+    return Counter((r['sentence'], r['status']) for r in lines)
+
+
+def test_three_shards_give_the_files_and_outcomes_of_a_local_run(data, first_run):
+    npy = data / 'npy_shards'
+    for index in range(3):
+        result = run_stage(options(data, npy, NUM_SHARDS=3, SHARD_INDEX=index))
+        assert result.returncode == 0, result.stderr
+        assert f'shard        {index + 1} of 3' in result.stdout
+    assert_same_files(npy, first_run[0])
+    assert sorted(p.name for p in npy.glob('ledger*.jsonl')) == [
+        f'ledger.shard-{i:04d}-of-0003.jsonl' for i in range(3)]
+    local = {k: (o.status, o.reason) for k, o in read_ledgers(first_run[0]).items()}
+    sharded = {k: (o.status, o.reason) for k, o in read_ledgers(npy).items()}
+    assert sharded == local
+
+
+def test_slurm_array_variables_choose_the_shard(data):
+    from signpose.settings import load_settings
+    env = dict(SLURM_ARRAY_TASK_COUNT='4', SLURM_ARRAY_TASK_ID='3', SLURM_ARRAY_TASK_MIN='1')
+    code = 'from signpose.settings import load_settings; s = load_settings(); print(s.NUM_SHARDS, s.SHARD_INDEX)'
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env={**__import__('os').environ, **env},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ['4', '2']
+    assert load_settings().NUM_SHARDS >= 1
+
+
+@pytest.fixture(scope='module')
+def ray_cluster():
+    ray = pytest.importorskip('ray')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_run_gives_the_files_and_outcomes_of_a_local_run(data, first_run, ray_cluster):
+    npy = data / 'npy_ray'
+    result = run_stage(options(data, npy, EXECUTOR='ray', RAY_ADDRESS='auto'))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_files(npy, first_run[0])
+    local = {k: (o.status, o.reason) for k, o in read_ledgers(first_run[0]).items()}
+    assert {k: (o.status, o.reason) for k, o in read_ledgers(npy).items()} == local
+
+
+def _actor_pids():
+    out = subprocess.run(['ps', '-eo', 'pid,args'], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if 'ray::StageActor' in line]
+
+
+def test_killing_an_actor_mid_run_still_does_every_segment_once(data, first_run, ray_cluster):
+    npy = data / 'npy_ray_killed'
+    process = subprocess.Popen([sys.executable, SCRIPT, *options(data, npy, EXECUTOR='ray', RAY_ADDRESS='auto')],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while not list(npy.glob('*.npy')) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    pids = _actor_pids()
+    assert pids, 'an actor should be running'
+    subprocess.run(['kill', '-9', str(pids[0])], check=True)
+    out, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, out
+    assert_same_files(npy, first_run[0])
+    lines = outcome_lines(npy)
+    assert all(lines[(name, 'written')] == 1 for name in GOOD)  # each segment reported once
+    assert not any(status == 'failed' for _, status in lines)
