@@ -50,8 +50,8 @@ DET_CAT_ID = 0       # the person class of the detector (0 in COCO)
 DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not available
 
 # ---------------------------------------------------------------- engine
-DET_BATCH_SIZE = 1       # frames per RTMDet call (CPU: 1 is fastest; GPU: 16-32)
-POSE_BATCH_SIZE = 8      # person crops per RTMW3D call (GPU: 64)
+DET_BATCH_SIZE = None    # frames per detector call; None: 1 on CPU (fastest there), 16 on CUDA
+POSE_BATCH_SIZE = None   # person crops per pose call; None: 2 on CPU, 64 on CUDA
 DECODE_QUEUE = 64        # decoded frames buffered ahead of inference (bounds memory)
 PRECISION = 'fp32'       # 'fp32' (exact); opt-in: 'fp16' (CUDA autocast) or 'bf16' (CPU autocast)
 

@@ -75,6 +75,14 @@ def score_threshold_at_least(detector, threshold: float):
             module.test_cfg = cfg
 
 
+def _outputs_to_float32(module, args, outputs):
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float()
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_outputs_to_float32(module, args, o) for o in outputs)
+    return outputs
+
+
 class ReferenceInference:
     """The per-frame loop of the design: ``inference_detector`` then ``inference_topdown``."""
 
@@ -107,11 +115,22 @@ class BatchedInference:
         self.det_pipeline = Compose(det_pipeline)
         self.pose_pipeline = Compose(models.pose.cfg.test_dataloader.dataset.pipeline)
         self.pose_meta = models.pose.dataset_meta
+        if settings.PRECISION not in (None, 'fp32') and hasattr(models.detector, 'bbox_head'):
+            # reduced precision for the networks only: box decoding and NMS stay float32
+            models.detector.bbox_head.register_forward_hook(_outputs_to_float32)
+        self.cuda = str(models.device).startswith('cuda')
+        if self.cuda:  # page-locked host memory lets the copies to the GPU run asynchronously
+            for model in (models.detector, models.pose):
+                model.data_preprocessor._non_blocking = True
+
+    def _inputs(self, tensors):
+        return [t.pin_memory() for t in tensors] if self.cuda else list(tensors)
 
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
         data = [self.det_pipeline(dict(img=frame, img_id=0)) for frame in frames]
-        batch = dict(inputs=[d['inputs'] for d in data], data_samples=[d['data_samples'] for d in data])
+        batch = dict(inputs=self._inputs(d['inputs'] for d in data),
+                     data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
                 score_threshold_at_least(self.models.detector, self.settings.BBOX_THR):
             samples = self.models.detector.test_step(batch)
@@ -129,7 +148,9 @@ class BatchedInference:
         # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
         # every output independent of how frames happened to fall into batches (a resumed run
         # writes the same bits as an uninterrupted one).
-        alone = len(data) == 1 and self.settings.POSE_BATCH_SIZE > 1
+        alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
+        batch = pseudo_collate(data * 2 if alone else data)
+        batch['inputs'] = self._inputs(batch['inputs'])
         with precision_context(self.settings.PRECISION, self.models.device):
-            samples = self.models.pose.test_step(pseudo_collate(data * 2 if alone else data))
+            samples = self.models.pose.test_step(batch)
         return [pose_of(s) for s in samples[:len(data)]]

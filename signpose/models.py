@@ -4,6 +4,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import List
 
 import torch
@@ -81,6 +82,16 @@ def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
     if 'dataset_meta' in meta:
         model.dataset_meta = meta['dataset_meta']
     return model.to(device).eval()
+
+
+BATCH_SIZES = {'cpu': (1, 2), 'cuda': (16, 64)}  # (detector frames, pose crops) when not set
+
+
+def for_device(settings, device: str):
+    """The settings with batch sizes resolved for the device the models run on."""
+    det, pose = BATCH_SIZES['cuda' if str(device).startswith('cuda') else 'cpu']
+    return SimpleNamespace(**dict(vars(settings), DET_BATCH_SIZE=settings.DET_BATCH_SIZE or det,
+                                  POSE_BATCH_SIZE=settings.POSE_BATCH_SIZE or pose))
 
 
 @dataclass

@@ -10,9 +10,10 @@ _worker = {}  # per worker process: the loaded inference
 
 def _init_worker(settings) -> None:
     from .inference import BatchedInference
-    from .models import load_models  # sets the worker's share of the cores
-    _worker['infer'] = BatchedInference(load_models(settings, log=lambda *_: None), settings)
-    _worker['settings'] = settings
+    from .models import for_device, load_models  # sets the worker's share of the cores
+    models = load_models(settings, log=lambda *_: None)
+    _worker['settings'] = settings = for_device(settings, models.device)
+    _worker['infer'] = BatchedInference(models, settings)
 
 
 def _process(task) -> List[Outcome]:

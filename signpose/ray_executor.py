@@ -23,9 +23,10 @@ class StageActor:
 
     def __init__(self, settings):
         from .inference import BatchedInference
-        from .models import load_models  # sets CPU_THREADS torch threads
-        self.settings = settings
-        self.infer = BatchedInference(load_models(settings, log=lambda *_: None), settings)
+        from .models import for_device, load_models  # sets CPU_THREADS torch threads
+        models = load_models(settings, log=lambda *_: None)
+        self.settings = for_device(settings, models.device)
+        self.infer = BatchedInference(models, self.settings)
 
     def process(self, task) -> list:
         from .engine import process_video

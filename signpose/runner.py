@@ -28,11 +28,24 @@ def print_settings(s) -> None:
         f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
         f'  device       {s.DEVICE}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
-        f'batches det {s.DET_BATCH_SIZE} / pose {s.POSE_BATCH_SIZE}; precision {s.PRECISION}',
+        f'batches det {s.DET_BATCH_SIZE or "auto"} / pose {s.POSE_BATCH_SIZE or "auto"}; '
+        f'precision {s.PRECISION}',
     ]
     if s.NUM_SHARDS > 1:
         lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
     print('\n'.join(lines + [RULE]), flush=True)
+
+
+def precision_warning(settings):
+    """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
+    if settings.PRECISION == 'bf16' and not str(settings.DEVICE).startswith('cuda'):
+        import torch
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return ('PRECISION=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): it would run '
+                    'about 50x slower than fp32; use PRECISION=fp32')
+    if settings.PRECISION not in ('fp32', 'fp16', 'bf16'):
+        return f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {settings.PRECISION!r}"
+    return None
 
 
 def check_dependencies() -> list:
@@ -50,8 +63,10 @@ def local_outcomes(tasks, settings) -> Iterator[Outcome]:
     if settings.MAX_WORKERS <= 1:
         from .engine import process_video
         from .inference import BatchedInference
-        from .models import load_models
-        infer = BatchedInference(load_models(settings), settings)
+        from .models import for_device, load_models
+        models = load_models(settings)
+        settings = for_device(settings, models.device)
+        infer = BatchedInference(models, settings)
         for task in tasks:
             yield from process_video(task, infer, settings)
         return
@@ -71,6 +86,8 @@ def outcomes_of(tasks, settings) -> Iterator[Outcome]:
 def run(settings) -> int:
     print_settings(settings)
     problems = check_dependencies() or check_setup(settings)
+    if not problems and precision_warning(settings):
+        problems = [precision_warning(settings)]
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
