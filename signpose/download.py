@@ -1,8 +1,6 @@
 """Downloading the checkpoints the config names: progress bar, SHA-256 check, atomic write."""
 import hashlib
-import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Optional
 from tqdm import tqdm
 
 from .checkpoints import trust
+from .output import atomic_file
 
 
 class DownloadError(RuntimeError):
@@ -33,35 +32,24 @@ def download(url: str, destination, timeout: float = 30.0) -> str:
     destination.parent.mkdir(parents=True, exist_ok=True)
     expected = sha256_prefix_of_url(url)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f'.{destination.name}.', suffix='.part', dir=destination.parent)
     try:
-        with os.fdopen(fd, 'wb') as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except (urllib.error.URLError, OSError) as err:
-                reason = getattr(err, 'reason', err)
-                raise DownloadError(f'cannot download {url}: {reason} (no network? copy the file to '
-                                    f'{destination} by hand)') from None
-            with response, tqdm(total=int(response.headers.get('Content-Length') or 0) or None,
-                                unit='B', unit_scale=True, desc=destination.name) as bar:
-                for block in iter(lambda: response.read(1 << 20), b''):
-                    out.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-            out.flush()
-            os.fsync(out.fileno())
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, 'reason', err)
+        raise DownloadError(f'cannot download {url}: {reason} (no network? copy the file to '
+                            f'{destination} by hand)') from None
+    with response, atomic_file(destination, suffix=destination.suffix + '.part') as out, \
+            tqdm(total=int(response.headers.get('Content-Length') or 0) or None, unit='B',
+                 unit_scale=True, desc=destination.name) as bar:
+        for block in iter(lambda: response.read(1 << 20), b''):
+            out.write(block)
+            digest.update(block)
+            bar.update(len(block))
         sha = digest.hexdigest()
-        if expected and not sha.startswith(expected):
+        if expected and not sha.startswith(expected):  # raised inside: nothing is kept
             raise DownloadError(f'{url}: SHA-256 {sha[:8]}... does not match {expected} in its name '
                                 '(a corrupt or substituted file); nothing was saved')
-        os.replace(tmp, destination)
-        return sha
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    return sha
 
 
 def fetch_checkpoint(url: str, destination, force: bool = False) -> str:

@@ -3,6 +3,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Optional
@@ -29,16 +30,19 @@ class Outcome:
         return self.status == WRITTEN or (self.status == SKIPPED and self.reason in FINAL_SKIPS)
 
 
-def save_npy_atomic(path, array: np.ndarray) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+@contextmanager
+def atomic_file(path, suffix: str = None):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
-    A reader (or a rerun) sees either no file or the whole file, never a partial one.
+    A reader (or a rerun) sees either no file or the whole file, never a partial one; on any
+    error or interruption the temporary file is removed.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix='.npy.tmp', dir=path.parent)
+    suffix = suffix or f'{path.suffix}.tmp'
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
-            np.save(f, array)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,6 +52,11 @@ def save_npy_atomic(path, array: np.ndarray) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def save_npy_atomic(path, array: np.ndarray) -> None:
+    with atomic_file(path) as f:
+        np.save(f, array)
 
 
 def ledger_path(npy_dir, shard_index: int = 0, num_shards: int = 1) -> Path:
