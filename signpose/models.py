@@ -16,6 +16,15 @@ class SetupError(RuntimeError):
     """Something to fix before any work can start (missing checkpoint, package, config)."""
 
 
+def quiet_library_warnings() -> None:
+    """The OpenMMLab stack's deprecation notices are not for the stage's users; ours stay."""
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings('ignore', category=category)
+    for message in ('.*pkg_resources', '.*meshgrid', '.*TF32', 'The metainfo config file',
+                    'checkpoint is None'):
+        warnings.filterwarnings('ignore', message=message)
+
+
 def check_setup(settings) -> List[str]:
     """Problems that stop the stage before any work, each one line naming the fix."""
     problems = []
@@ -103,6 +112,7 @@ class LoadedModels:
 
 def load_models(settings, log=print) -> LoadedModels:
     """Both models of the stage, on ``settings.DEVICE`` (or the CPU when there is no CUDA)."""
+    quiet_library_warnings()
     if settings.ROOT not in sys.path:
         sys.path.insert(0, settings.ROOT)  # the pose config imports models.rtmpose3d
     install_safe_checkpoint_loader()

@@ -165,6 +165,8 @@ def run(settings) -> int:
 
 
 def main(argv=None) -> int:
+    from .models import quiet_library_warnings
+    quiet_library_warnings()
     parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
     args = parser.parse_args(argv)
     return run(settings_from_args(args))

@@ -50,7 +50,7 @@ def make_seeded_checkpoint(kind: str, config: str, path, salt: int = 0) -> Path:
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
         from mmengine.config import Config
-        register_all_modules()
+        register_all_modules(init_default_scope=False)
         model = MODELS.build(Config.fromfile(config).model)
         classes = Config.fromfile(config).get('test_dataloader', {}).get('dataset', {}).get(
             'metainfo', {}).get('classes', None)

@@ -5,7 +5,7 @@ import sys
 import time
 
 import numpy as np
-from conftest import GOOD, SCRIPT, VIDEOS, npy_files, options, run_stage
+from conftest import GOOD, ROOT, SCRIPT, VIDEOS, npy_files, options, run_stage
 
 from signpose.output import read_ledgers
 from signpose.sampling import sample_frames
@@ -121,3 +121,30 @@ def test_wrong_checkpoint_is_refused_not_run_with_random_weights(data, tmp_path)
 def test_unknown_setting_is_an_error(data, tmp_path):
     result = run_stage(['--cfg-options', 'BBOX_TRH=0.5'])
     assert result.returncode != 0 and 'BBOX_TRH' in result.stderr
+
+
+def test_process_pool_of_two_workers_gives_the_same_segments(data, first_run):
+    npy = data / 'npy_pool'
+    result = run_stage(options(data, npy, MAX_WORKERS=2))
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected, got = npy_files(first_run[0]), npy_files(npy)
+    assert set(got) == set(expected)
+    for name in expected:  # one torch thread per worker instead of two: equal up to float rounding
+        assert got[name].shape == expected[name].shape
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-5)
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(data, first_run):
+    npy = data / 'npy_interrupted'
+    process = subprocess.Popen([sys.executable, SCRIPT, *options(data, npy)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while not list(npy.glob('*.npy')) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, out
+    assert 'Interrupted: finished segments are saved' in out and 'Traceback' not in out
+    assert not [p for p in npy.iterdir() if p.name.endswith('.tmp')]
+    assert run_stage(options(data, npy)).returncode == 0
+    assert set(npy_files(npy)) == set(GOOD)
