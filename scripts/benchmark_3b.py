@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from signpose.engine import process_video, process_video_per_frame  # noqa: E402
 from signpose.inference import BatchedInference, ReferenceInference  # noqa: E402
 from signpose.manifest import Segment  # noqa: E402
-from signpose.models import LoadedModels, for_device, load_detector, load_pose_model, pick_device  # noqa: E402
+from signpose.models import (LoadedModels, for_device, load_detector, load_pose_model, pick_device,  # noqa: E402
+                             quiet_library_warnings)
 from signpose.settings import DEFAULT_CONFIG, load_settings  # noqa: E402
 from signpose.tasks import VideoTask  # noqa: E402
 from signpose.video import probe  # noqa: E402
@@ -173,15 +174,19 @@ def main():
     parser.add_argument('--skip-reference', action='store_true', help='time the engine only')
     parser.add_argument('--device', help='override DEVICE')
     args = parser.parse_args()
+    quiet_library_warnings()
 
     settings = load_settings(DEFAULT_CONFIG)
     overrides = {k: v for k, v in dict(DET_BATCH_SIZE=args.det_batch, POSE_BATCH_SIZE=args.pose_batch,
                                        DEVICE=args.device).items() if v is not None}
     settings = SimpleNamespace(**{**vars(settings), **overrides})
     device = pick_device(settings.DEVICE)
-    work = Path(tempfile.mkdtemp(prefix='benchmark_3b_'))
     sys.path.insert(0, settings.ROOT)
+    with tempfile.TemporaryDirectory(prefix='benchmark_3b_') as work:
+        run_benchmark(args, settings, device, Path(work))
 
+
+def run_benchmark(args, settings, device, work: Path):
     real = Path(settings.DET_MODEL_CHECKPOINT).is_file() and Path(settings.POSE_MODEL_CHECKPOINT).is_file()
     if real:
         det_cfg, det_ckpt, pose_ckpt = settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, \

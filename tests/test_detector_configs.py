@@ -11,7 +11,7 @@ def _build(config):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
-    register_all_modules()
+    register_all_modules(init_default_scope=False)
     return MODELS.build(Config.fromfile(config).model)
 
 
