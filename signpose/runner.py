@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from .manifest import ManifestError, read_manifest
 from .models import SetupError, check_setup
-from .output import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from .output import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
 from .settings import argument_parser, settings_from_args
 from .shards import select_shard
 from .tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
@@ -121,7 +121,6 @@ def run(settings) -> int:
             print(f'  Skipped ({reason}): {counts[reason]}')
 
     summary: Counter = Counter()
-    frames = 0
     started = time.time()
     interrupted = False
     if tasks:
@@ -129,24 +128,32 @@ def run(settings) -> int:
             with tqdm(total=todo, unit='seg', dynamic_ncols=True, file=sys.stderr) as bar:
                 for done, outcome in enumerate(outcomes_of(tasks, settings), 1):
                     ledger.record(outcome)
-                    if outcome.status == WRITTEN:
-                        frames += outcome.frames
-                        summary['processed'] += 1
-                        line = f'{outcome.frames} frames -> {outcome.path}'
-                        if outcome.reason:
-                            line += f' ({outcome.reason})'
-                    else:
-                        summary[f'{outcome.status}:{outcome.reason.split(":")[0]}'] += 1
-                        line = f'{outcome.status.capitalize()} ({outcome.reason})'
-                    bar.write(f'[{done}/{todo}] {outcome.sentence}: {line}')
+                    bar.write(f'[{done}/{todo}] {outcome.sentence}: {describe(outcome, summary)}')
                     bar.update(1)
         except SetupError as err:
             print(f'ERROR: {err}', file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             interrupted = True
+    print_summary(settings, ledger, counts, summary, time.time() - started, interrupted)
+    if interrupted:
+        return 130
+    return 1 if any(k.startswith(FAILED) for k in summary) else 0
 
-    elapsed = time.time() - started
+
+def describe(outcome: Outcome, summary: Counter) -> str:
+    """The console line of one segment; counts it in ``summary``."""
+    if outcome.status == WRITTEN:
+        summary['frames'] += outcome.frames
+        summary['processed'] += 1
+        note = f' ({outcome.reason})' if outcome.reason else ''
+        return f'{outcome.frames} frames -> {outcome.path}{note}'
+    summary[f'{outcome.status}:{outcome.reason.split(":")[0]}'] += 1
+    return f'{outcome.status.capitalize()} ({outcome.reason})'
+
+
+def print_summary(settings, ledger, counts, summary, elapsed, interrupted) -> None:
+    frames = summary.pop('frames', 0)
     print(RULE)
     print('Interrupted: finished segments are saved; run the same command again to continue.'
           if interrupted else 'Done.')
@@ -159,9 +166,6 @@ def run(settings) -> int:
         print(f'  {status.capitalize()} ({reason}): {count}')
     print(f'  Output folder: {settings.NPY_DIR}  (ledger: {ledger.path.name})')
     print(RULE)
-    if interrupted:
-        return 130
-    return 1 if any(k.startswith(FAILED) for k in summary) else 0
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,5 @@
 """The RTMW3D head: two neck levels -> gated attention over keypoints -> x/y/z SimCC logits."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
