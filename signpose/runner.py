@@ -18,6 +18,9 @@ RULE = '=' * 72
 
 
 def print_settings(s) -> None:
+    import torch
+    device = s.DEVICE if not str(s.DEVICE).startswith('cuda') or torch.cuda.is_available() else \
+        f'{s.DEVICE} not available -> cpu'
     sampling = f'{s.REDUCE_FPS_TO} fps' if s.REDUCE_FPS_TO else f'every {s.FRAME_SKIP} frame(s)'
     lines = [
         RULE, 'Stage 3b: 3D whole-body landmarks (RTMDet + RTMW3D)',
@@ -27,7 +30,7 @@ def print_settings(s) -> None:
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
         f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
-        f'  device       {s.DEVICE}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
+        f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
         f'batches det {s.DET_BATCH_SIZE or "auto"} / pose {s.POSE_BATCH_SIZE or "auto"}; '
         f'precision {s.PRECISION}',
     ]
