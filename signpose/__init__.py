@@ -11,5 +11,10 @@ The data flows manifest -> tasks -> frames -> detection -> pose -> array -> file
     landmarks.py   one frame's pose -> the (85, 4) row of the output contract
     engine.py      one video and its segments through all of the above
     output.py      atomic .npy writes and the ledger of outcomes
-    runner.py      the stage: config, checks, executors (process pool, Ray, shards), summary
+    runner.py      the stage: settings, checks, executor, console and summary
+    pool.py, ray_executor.py, shards.py   more workers, a Ray cluster, Slurm array shards
+
+Around it: settings.py (the config module and --cfg-options), checkpoints.py (safe loading),
+download.py (model download), seeded_weights.py (stand-in weights for tests and benchmarks),
+validate.py and visualize.py (checking the output), torchvision_shim.py (see README).
 """
