@@ -41,17 +41,16 @@ def pose_of(pose_sample) -> Pose:
     return np.asarray(xy), np.asarray(depths), np.asarray(pred.keypoint_scores[0])
 
 
-@contextlib.contextmanager
-def score_threshold_at_least(detector, threshold: float):
-    """Make the detector's own post-processing drop candidates scoring <= ``threshold``.
+def raised_score_thresholds(detector, threshold: float) -> list:
+    """(module, test_cfg) pairs with every ``score_thr`` below ``threshold`` raised to it.
 
     The stage keeps only boxes scoring above BBOX_THR, and a box above it can only be
     suppressed or displaced by boxes scoring even higher, so discarding the candidates below
     before top-k, NMS and max_per_img leaves every kept box exactly as it was, while NMS no
-    longer sorts thousands of irrelevant candidates. Works for any mmdet config: every
-    ``score_thr`` in the test configs of the detector and its heads is raised for the call.
+    longer sorts thousands of irrelevant candidates. Works for any mmdet config: the test
+    configs of the detector and of each of its heads are covered.
     """
-    saved = []
+    pairs = []
     for module in detector.modules():
         cfg = getattr(module, 'test_cfg', None)
         if cfg is None or not hasattr(cfg, 'items'):
@@ -66,8 +65,16 @@ def score_threshold_at_least(detector, threshold: float):
                 elif hasattr(value, 'items'):
                     stack.append(value)
         if changed:
-            saved.append((module, cfg))
-            module.test_cfg = raised
+            pairs.append((module, raised))
+    return pairs
+
+
+@contextlib.contextmanager
+def swapped_test_cfgs(pairs: list):
+    """Use the given test configs for the duration of the block."""
+    saved = [(module, module.test_cfg) for module, _ in pairs]
+    for module, cfg in pairs:
+        module.test_cfg = cfg
     try:
         yield
     finally:
@@ -115,6 +122,7 @@ class BatchedInference:
         self.det_pipeline = Compose(det_pipeline)
         self.pose_pipeline = Compose(models.pose.cfg.test_dataloader.dataset.pipeline)
         self.pose_meta = models.pose.dataset_meta
+        self.pruned_cfgs = raised_score_thresholds(models.detector, settings.BBOX_THR)
         if settings.PRECISION not in (None, 'fp32') and hasattr(models.detector, 'bbox_head'):
             # reduced precision for the networks only: box decoding and NMS stay float32
             models.detector.bbox_head.register_forward_hook(_outputs_to_float32)
@@ -132,7 +140,7 @@ class BatchedInference:
         batch = dict(inputs=self._inputs(d['inputs'] for d in data),
                      data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
-                score_threshold_at_least(self.models.detector, self.settings.BBOX_THR):
+                swapped_test_cfgs(self.pruned_cfgs):
             samples = self.models.detector.test_step(batch)
         return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
 
