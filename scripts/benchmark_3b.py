@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from signpose.engine import process_video, process_video_per_frame  # noqa: E402
+from signpose.engine import process_video, process_video_per_frame, timed  # noqa: E402
 from signpose.inference import BatchedInference, ReferenceInference  # noqa: E402
 from signpose.manifest import Segment  # noqa: E402
 from signpose.models import (LoadedModels, for_device, load_detector, load_pose_model, pick_device,  # noqa: E402
@@ -63,13 +63,11 @@ class TimedInference:
         self.inner, self.stats = inner, stats
 
     def _timed(self, key, fn, *args):
-        start = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
+        with timed(self.stats, key):
+            result = fn(*args)
             if self.inner.models.device.startswith('cuda'):
                 torch.cuda.synchronize()
-            self.stats[key] = self.stats.get(key, 0.0) + time.perf_counter() - start
+        return result
 
     def detect(self, frames):
         return self._timed('detect', self.inner.detect, frames)
@@ -80,22 +78,19 @@ class TimedInference:
 
 def time_forward_passes(models, stats) -> None:
     """Count the networks' forward passes (feature extraction and head) into stats['forward']."""
-    def timed(owner, name):
+    def wrap(owner, name):
         inner = getattr(owner, name)
 
         def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
+            with timed(stats, 'forward'):
                 return inner(*args, **kwargs)
-            finally:
-                stats['forward'] = stats.get('forward', 0.0) + time.perf_counter() - start
         setattr(owner, name, wrapper)
 
     for model in (models.detector, models.pose):
-        timed(model, 'extract_feat')
+        wrap(model, 'extract_feat')
         head = getattr(model, 'bbox_head', None) or getattr(model, 'head', None)
         if head is not None:
-            timed(head, 'forward')
+            wrap(head, 'forward')
 
 
 def make_video(path, seconds, fps, width, height):

@@ -110,6 +110,14 @@ class ReferenceInference:
                     for frame, box in zip(frames, boxes)]
 
 
+def load_inference(settings, log=print):
+    """Load both models once for a worker: (settings with batch sizes for the device, inference)."""
+    from .models import for_device, load_models
+    models = load_models(settings, log=log)
+    settings = for_device(settings, models.device)
+    return settings, BatchedInference(models, settings)
+
+
 class BatchedInference:
     """The engine's calls: pipelines built once, several frames per ``test_step``."""
 

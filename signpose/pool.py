@@ -9,11 +9,8 @@ _worker = {}  # per worker process: the loaded inference
 
 
 def _init_worker(settings) -> None:
-    from .inference import BatchedInference
-    from .models import for_device, load_models  # sets the worker's share of the cores
-    models = load_models(settings, log=lambda *_: None)
-    _worker['settings'] = settings = for_device(settings, models.device)
-    _worker['infer'] = BatchedInference(models, settings)
+    from .inference import load_inference  # sets the worker's share of the cores
+    _worker['settings'], _worker['infer'] = load_inference(settings, log=lambda *_: None)
 
 
 def _process(task) -> List[Outcome]:

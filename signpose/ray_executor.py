@@ -22,11 +22,8 @@ class StageActor:
     """Holds both models; processes one video per call."""
 
     def __init__(self, settings):
-        from .inference import BatchedInference
-        from .models import for_device, load_models  # sets CPU_THREADS torch threads
-        models = load_models(settings, log=lambda *_: None)
-        self.settings = for_device(settings, models.device)
-        self.infer = BatchedInference(models, self.settings)
+        from .inference import load_inference  # sets CPU_THREADS torch threads
+        self.settings, self.infer = load_inference(settings, log=lambda *_: None)
 
     def process(self, task) -> list:
         from .engine import process_video

@@ -65,11 +65,8 @@ def local_outcomes(tasks, settings) -> Iterator[Outcome]:
     """MAX_WORKERS <= 1: this process; more: a process pool whose workers load the models once."""
     if settings.MAX_WORKERS <= 1:
         from .engine import process_video
-        from .inference import BatchedInference
-        from .models import for_device, load_models
-        models = load_models(settings)
-        settings = for_device(settings, models.device)
-        infer = BatchedInference(models, settings)
+        from .inference import load_inference
+        settings, infer = load_inference(settings)
         for task in tasks:
             yield from process_video(task, infer, settings)
         return
