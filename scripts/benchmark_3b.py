@@ -9,6 +9,7 @@ write), peak memory, and the largest difference between the two outputs. Uses th
 named in configs/extract_mmpose.py when present, else seeded weights (and says so).
 """
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -86,11 +87,18 @@ def time_forward_passes(models, stats) -> None:
                 return inner(*args, **kwargs)
         setattr(owner, name, wrapper)
 
+    def start(module, args):
+        module._forward_start = time.perf_counter()
+
+    def stop(module, args, output):
+        stats['forward'] = stats.get('forward', 0.0) + time.perf_counter() - module._forward_start
+
     for model in (models.detector, models.pose):
         wrap(model, 'extract_feat')
         head = getattr(model, 'bbox_head', None) or getattr(model, 'head', None)
-        if head is not None:
-            wrap(head, 'forward')
+        if head is not None:  # hooks: they also time the engine's own head forward
+            head.register_forward_pre_hook(start)
+            head.register_forward_hook(stop)
 
 
 def make_video(path, seconds, fps, width, height):
@@ -159,7 +167,8 @@ def run_mode(name, process, infer_cls, models, settings, task, out_dir):
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     stats = FORWARD_STATS
     stats.clear()
-    infer = TimedInference(infer_cls(models, settings), stats)
+    inner = infer_cls(models, settings)
+    infer = TimedInference(inner, stats)
     with PeakMemory() as memory:
         start = time.perf_counter()
         outcomes = list(process(task, infer, settings, stats))
@@ -170,7 +179,7 @@ def run_mode(name, process, infer_cls, models, settings, task, out_dir):
         print(f'  note: outcomes {[(o.sentence, o.status, o.reason) for o in outcomes]}')
     arrays = {p.stem: np.load(p) for p in Path(out_dir).glob('*.npy')}
     return dict(name=name, wall=wall, frames=frames, fps=frames / wall if wall else 0.0, stats=dict(stats),
-                peak=memory.peak - memory.base, arrays=arrays)
+                peak=memory.peak - memory.base, arrays=arrays, speedups=getattr(inner, 'speedups', None))
 
 
 def report(result, baseline=None):
@@ -213,6 +222,8 @@ def main():
     parser.add_argument('--memory', action='store_true',
                         help='also run the engine on a 4x longer segment to compare peak memory')
     parser.add_argument('--skip-reference', action='store_true', help='time the engine only')
+    parser.add_argument('--without-speedups', action='store_true',
+                        help='also time the engine without its exact rewrites of the networks (signpose/speedups.py)')
     parser.add_argument('--device', help='override DEVICE')
     parser.add_argument('--clutter', type=int, default=3000,
                         help='seeded weights only: non-person candidates above score_thr per frame (default 3000)')
@@ -275,8 +286,19 @@ def run_benchmark(args, settings, device, work: Path):
         results.append(reference)
     engine = run_mode('engine (fp32)', process_video, BatchedInference, models, settings, task, work / 'engine')
     report(engine, reference)
+    box_branch = getattr(engine['speedups'], 'box_branch', None)
+    band = box_branch.rows if box_branch is not None else None
+    if band and band[1]:
+        print(f'{"":<22} RTMDet box branch computed on {100 * band[0] / band[1]:.0f}% of the feature rows '
+              f'(the rows holding candidates above BBOX_THR, see signpose/speedups.py)')
     if reference:
         print(f'{"":<22} largest difference to the per-frame loop: {deviation(engine, reference)}')
+    if args.without_speedups:
+        plain = run_mode('engine, no rewrites', process_video, functools.partial(BatchedInference, speedups=False),
+                         models, settings, task, work / 'plain')
+        report(plain, reference)
+        if reference:
+            print(f'{"":<22} largest difference to the per-frame loop: {deviation(plain, reference)}')
     for precision in args.precision:
         if precision == 'bf16' and device == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             print('engine (bf16)          skipped: this CPU has no native bf16 (measured here: RTMW3D-L '

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 
+from .speedups import Speedups
+
 Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
 
 
@@ -121,7 +123,7 @@ def load_inference(settings, log=print):
 class BatchedInference:
     """The engine's calls: pipelines built once, several frames per ``test_step``."""
 
-    def __init__(self, models, settings):
+    def __init__(self, models, settings, speedups: bool = True):
         from mmdet.utils import get_test_pipeline_cfg
         self.models = models
         self.settings = settings
@@ -131,6 +133,8 @@ class BatchedInference:
         self.pose_pipeline = Compose(models.pose.cfg.test_dataloader.dataset.pipeline)
         self.pose_meta = models.pose.dataset_meta
         self.pruned_cfgs = raised_score_thresholds(models.detector, settings.BBOX_THR)
+        # exact rewrites of parts of the networks (signpose/speedups.py); off: the models as shipped
+        self.speedups = Speedups(models.detector, models.pose, models.device, settings.PRECISION, enabled=speedups)
         if settings.PRECISION not in (None, 'fp32') and hasattr(models.detector, 'bbox_head'):
             # reduced precision for the networks only: box decoding and NMS stay float32
             models.detector.bbox_head.register_forward_hook(_outputs_to_float32)
@@ -148,7 +152,7 @@ class BatchedInference:
         batch = dict(inputs=self._inputs(d['inputs'] for d in data),
                      data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
-                swapped_test_cfgs(self.pruned_cfgs):
+                swapped_test_cfgs(self.pruned_cfgs), self.speedups.active():
             samples = self.models.detector.test_step(batch)
         return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
 
@@ -167,6 +171,6 @@ class BatchedInference:
         alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = self._inputs(batch['inputs'])
-        with precision_context(self.settings.PRECISION, self.models.device):
+        with precision_context(self.settings.PRECISION, self.models.device), self.speedups.active():
             samples = self.models.pose.test_step(batch)
         return [pose_of(s) for s in samples[:len(data)]]

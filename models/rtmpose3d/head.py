@@ -119,7 +119,7 @@ class RTMW3DHead(BaseHead):
                                       'disable it)')
         if test_cfg.get('output_heatmaps', False):
             raise NotImplementedError('RTMW3DHead: output_heatmaps is not supported')
-        return self.decode(self.forward(feats))
+        return self.decode(self(feats))  # a module call, so that forward hooks run
 
     def loss(self, feats, batch_data_samples, train_cfg: Optional[dict] = None) -> dict:
         raise NotImplementedError('RTMW3DHead here is for inference only')

@@ -1,0 +1,159 @@
+"""The engine's rewrites of parts of the networks compute bit-identical values."""
+import copy
+
+import pytest
+import torch
+from conftest import RTMDET_M
+
+from signpose.checkpoints import install_safe_checkpoint_loader
+from signpose.seeded_weights import make_seeded_checkpoint
+from signpose.speedups import Speedups, WindowedBoxBranch, _cascade_steps
+
+
+@pytest.mark.parametrize('library', ['mmdet', 'mmpose'])
+def test_cascaded_spp_equals_the_side_by_side_pools(library):
+    if library == 'mmdet':
+        from mmdet.models.backbones.csp_darknet import SPPBottleneck
+    else:
+        from mmpose.models.backbones.csp_darknet import SPPBottleneck
+    torch.manual_seed(0)
+    spp = SPPBottleneck(32, 32, kernel_sizes=(5, 9, 13), act_cfg=dict(type='SiLU')).eval()
+    assert _cascade_steps(spp.poolings) == [5, 5, 5]
+    speedups = Speedups(spp, None, 'cpu')
+    assert len(speedups.patches) == 1
+    with torch.inference_mode():
+        for shape in ((1, 32, 20, 20), (2, 32, 7, 13), (1, 32, 1, 30), (3, 32, 12, 9)):
+            x = torch.randn(shape) * 3
+            expected = spp(x)
+            with speedups.active():
+                got = spp(x)
+            assert torch.equal(got, expected), shape
+    assert 'forward' not in spp.__dict__  # the rewrite is off outside the block
+
+
+def test_spp_with_other_pools_is_left_alone():
+    from mmdet.models.backbones.csp_darknet import SPPBottleneck
+    assert _cascade_steps(SPPBottleneck(8, 8, kernel_sizes=(5, 9, 13)).poolings) == [5, 5, 5]
+    assert _cascade_steps(SPPBottleneck(8, 8, kernel_sizes=(3, 7)).poolings) == [3, 5]
+    assert _cascade_steps(SPPBottleneck(8, 8, kernel_sizes=(9, 5)).poolings) == []
+    odd = SPPBottleneck(8, 8, kernel_sizes=(5, 9))
+    odd.poolings[1] = torch.nn.MaxPool2d(9, stride=2, padding=4)
+    assert Speedups(odd, None, 'cpu').patches == []
+
+
+@pytest.fixture(scope='module')
+def rtmdet(tmp_path_factory):
+    """Seeded RTMDet-M through the real loading code, and its neck features for two images."""
+    from mmdet.apis import init_detector
+    install_safe_checkpoint_loader()
+    folder = tmp_path_factory.mktemp('speedups')
+    detector = init_detector(RTMDET_M, str(make_seeded_checkpoint('det', RTMDET_M, folder / 'm.pth')), device='cpu')
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(2, 3, 640, 640, generator=generator)
+    images[:, :, 480:] = -1.7  # the letterbox padding of a 640x480 frame
+    with torch.inference_mode():
+        feats = detector.extract_feat(images)
+    return detector, feats
+
+
+def _candidates(cls_scores, score_thr):
+    """Per level, the (batch, row, column) positions where some class scores above score_thr."""
+    return [(c.sigmoid() > score_thr).any(dim=1) for c in cls_scores]
+
+
+def _head_outputs(detector, feats, score_thr, speedups=None):
+    head = detector.bbox_head
+    saved = head.test_cfg
+    head.test_cfg = copy.deepcopy(saved)
+    head.test_cfg['score_thr'] = score_thr
+    try:
+        with torch.inference_mode():
+            if speedups is None:
+                cls_scores, bbox_preds = head(feats)
+            else:
+                with speedups.active():
+                    cls_scores, bbox_preds = head(feats)
+            metas = [dict(img_shape=(640, 640), scale_factor=(1.0, 1.0), ori_shape=(640, 640))] * len(feats[0])
+            results = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=False)
+    finally:
+        head.test_cfg = saved
+    return cls_scores, bbox_preds, results
+
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_windowed_box_branch_is_bit_identical(rtmdet, batch):
+    detector, all_feats = rtmdet
+    feats = tuple(f[:batch] for f in all_feats)
+    with torch.inference_mode():
+        cls_scores, _ = detector.bbox_head(feats)
+    ranked = torch.cat([c.sigmoid().flatten() for c in cls_scores]).sort(descending=True).values
+    partial = 0
+    for top in (1, 6, 60, 600):  # thresholds leaving that many (class, position) candidates
+        score_thr = float(ranked[top])
+        speedups = Speedups(detector, None, 'cpu')
+        expected = _head_outputs(detector, feats, score_thr)
+        got = _head_outputs(detector, feats, score_thr, speedups)
+        for level, (mask, e_cls, g_cls, e_box, g_box) in enumerate(
+                zip(_candidates(expected[0], score_thr), expected[0], got[0], expected[1], got[1])):
+            assert torch.equal(g_cls, e_cls)
+            # every box the post-processing can read is bit-identical
+            assert torch.equal(g_box.permute(0, 2, 3, 1)[mask], e_box.permute(0, 2, 3, 1)[mask]), (top, level)
+        assert sum(len(e) for e in expected[2]) > 0
+        for e, g in zip(expected[2], got[2]):
+            for key in ('bboxes', 'scores', 'labels'):
+                assert torch.equal(g[key], e[key]), (top, key)
+        computed, total = speedups.box_branch.rows
+        partial += computed < total
+    assert partial >= 2  # the band really skipped rows in these cases
+
+
+def test_a_machine_whose_kernels_differ_falls_back_to_the_full_branch(rtmdet, monkeypatch):
+    detector, feats = rtmdet
+    with torch.inference_mode():
+        cls_scores, _ = detector.bbox_head(feats)
+    # a threshold whose candidates lie in a band of rows of one level
+    score_thr = float(torch.cat([c.sigmoid().flatten() for c in cls_scores]).sort(descending=True).values[1])
+    expected = _head_outputs(detector, feats, score_thr)
+    real_box_rows = WindowedBoxBranch.box_rows
+
+    def off_by_a_bit(self, *args):  # as oneDNN might round on another CPU
+        band = real_box_rows(self, *args)
+        return None if band is None else band * (1 + 1e-6)
+
+    monkeypatch.setattr(WindowedBoxBranch, 'box_rows', off_by_a_bit)
+    speedups = Speedups(detector, None, 'cpu')
+    with pytest.warns(UserWarning, match='computing it in full'):
+        got = _head_outputs(detector, feats, score_thr, speedups)
+    assert not speedups.box_branch.enabled
+    for mask, e_box, g_box in zip(_candidates(expected[0], score_thr), expected[1], got[1]):
+        assert torch.equal(g_box.permute(0, 2, 3, 1)[mask], e_box.permute(0, 2, 3, 1)[mask])
+    again = _head_outputs(detector, feats, score_thr, speedups)  # the full branch from now on
+    for e_box, g_box in zip(expected[1], again[1]):
+        assert torch.equal(g_box, e_box)
+
+
+def test_the_box_branch_is_windowed_only_on_the_cpu_in_float32(rtmdet):
+    detector, _ = rtmdet
+    assert hasattr(Speedups(detector, None, 'cpu'), 'box_branch')
+    assert not hasattr(Speedups(detector, None, 'cpu', precision='bf16'), 'box_branch')
+    assert not hasattr(Speedups(detector, None, 'cuda:0'), 'box_branch')
+    assert Speedups(detector, None, 'cpu', enabled=False).patches == []
+
+
+def test_active_keeps_a_forward_set_by_someone_else(rtmdet):
+    detector, feats = rtmdet
+    head = detector.bbox_head
+    calls = []
+    original = head.forward
+
+    def counting(feats):
+        calls.append(1)
+        return original(feats)
+
+    head.forward = counting
+    try:
+        with Speedups(detector, None, 'cpu').active():
+            assert head.forward is not counting
+        assert head.forward is counting
+    finally:
+        del head.forward
