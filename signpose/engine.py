@@ -2,8 +2,8 @@
 
 ``process_video`` is the engine: it decodes the video once for all of its segments (in a
 background thread, a bounded number of frames ahead), runs the detector on batches of frames
-and the pose model on batches of person crops, and writes each segment as soon as its last
-frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE + POSE_BATCH_SIZE frames
+and the pose model on batches of person crops (with the exact rewrites of speedups.py), and
+writes each segment as soon as its last frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE + POSE_BATCH_SIZE frames
 and one small array per open segment, whatever the segments' length.
 
 ``process_video_per_frame`` is the design's per-frame loop, kept as the reference the engine

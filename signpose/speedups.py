@@ -175,7 +175,7 @@ class Speedups:
         self.patches = []
         if not enabled:
             return
-        for model in (m for m in (detector, pose) if m is not None):
+        for model in (m for m in (detector, pose) if isinstance(m, torch.nn.Module)):
             for module in model.modules():
                 if type(module).__name__ == 'SPPBottleneck' and hasattr(module, 'poolings'):
                     steps = _cascade_steps(module.poolings)
