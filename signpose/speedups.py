@@ -13,8 +13,8 @@ ship them.
   band of rows holding such candidates, plus the rows its 3x3 convolutions look at. oneDNN's
   convolution gives each output pixel the same arithmetic whatever the image height, as long
   as PyTorch picks oneDNN for both shapes (checked per call). As kernels may differ on other
-  CPUs, the first band of each height is also computed in full and compared; if any bit
-  differs, the branch is computed in full from then on.
+  CPUs, the first band of each shape is also computed in full and compared; a shape for which
+  any bit differs is computed in full from then on.
 """
 import contextlib
 import functools
@@ -91,7 +91,10 @@ class WindowedBoxBranch:
     def __init__(self, head):
         self.head = head
         self.reach = _reach([layer for layers in head.reg_convs for layer in layers])
-        self.verified = set()  # (level, shape, band input height): each is checked once in full
+        # (level, shape, band input height) -> whether that band was found bit-identical to the
+        # full branch; each is checked once, and an untrusted one is computed in full
+        self.trusted = {}
+        self.warned = False
         self.rows = [0, 0]  # rows of box features computed, rows in all (for the benchmark)
         self.enabled = (type(head).__name__ == 'RTMDetSepBNHead' and not head.with_objectness
                         and head.use_sigmoid_cls and self.reach >= 0 and all(head.reg_convs))
@@ -136,36 +139,43 @@ class WindowedBoxBranch:
                 cls_feat = cls_layer(cls_feat)
             cls_score = head.rtm_cls[idx](cls_feat)
             first, last = self.candidate_rows(cls_score)
-            self.rows[1] += x.shape[2]
-            band = self.box_rows(idx, x, first, last) if self.enabled and 0 < last - first < x.shape[2] else None
+            height = x.shape[2]
+            self.rows[1] += height
+            key = (idx, tuple(x.shape), min(height, last + self.reach) - max(0, first - self.reach))
+            band = None
+            if 0 < last - first < height and self.trusted.get(key, True):
+                band = self.box_rows(idx, x, first, last)
             if last == first:  # no candidate on this level: no box is read
                 reg_feat = x.new_zeros(x.shape[:1] + (head.reg_convs[idx][-1].conv.out_channels, ) + x.shape[2:])
             elif band is None:
                 reg_feat = self.full_box_features(idx, x)
-                self.rows[0] += x.shape[2]
+                self.rows[0] += height
             else:
-                self.rows[0] += last - first
                 # rows without candidates are never read by the post-processing; zeros keep the
                 # 1x1 prediction conv on the full shape, so it runs the same kernel as unwindowed
                 reg_feat = band.new_zeros(band.shape[:2] + x.shape[2:])
                 reg_feat[:, :, first:last] = band
-                key = (idx, tuple(x.shape), min(x.shape[2], last + self.reach) - max(0, first - self.reach))
-                if key not in self.verified:
-                    self.verified.add(key)
-                    self.verify(idx, x, reg_feat, first, last)
+                self.rows[0] += last - first
+                if key not in self.trusted:
+                    self.trusted[key] = self.check(idx, x, reg_feat, first, last)
             reg_dist = head.rtm_reg[idx](reg_feat)
             reg_dist = (reg_dist.exp() if head.exp_on_reg else reg_dist) * stride[0]
             cls_scores.append(cls_score)
             bbox_preds.append(reg_dist)
         return tuple(cls_scores), tuple(bbox_preds)
 
-    def verify(self, idx, x, reg_feat, first, last):
+    def check(self, idx, x, reg_feat, first, last) -> bool:
+        """Compare a band with the full branch; on any difference use the full values."""
         full = self.full_box_features(idx, x)
-        if not torch.equal(full[:, :, first:last], reg_feat[:, :, first:last]):
-            self.enabled = False
-            warnings.warn('the windowed box branch differs from the full one on this machine: '
-                          'computing it in full from now on', stacklevel=2)
-        reg_feat[:, :, first:last] = full[:, :, first:last]
+        identical = torch.equal(full[:, :, first:last], reg_feat[:, :, first:last])
+        if not identical:
+            reg_feat[:, :, first:last] = full[:, :, first:last]
+            if not self.warned:
+                self.warned = True
+                warnings.warn(f'on this CPU the box branch computed on a band of {last - first} rows differs '
+                              f'from the full one: bands of that shape are computed in full (others are '
+                              f'checked the same way)', stacklevel=2)
+        return identical
 
 
 class Speedups:
@@ -189,8 +199,6 @@ class Speedups:
                 self.patches.append((head, self._head_forward))
 
     def _head_forward(self, feats):
-        if not self.box_branch.enabled:
-            return type(self.box_branch.head).forward(self.box_branch.head, feats)
         return self.box_branch(feats)
 
     @contextlib.contextmanager
