@@ -19,5 +19,8 @@ def test_benchmark_runs_and_reports_identical_outputs():
     assert len(re.findall(r'ratio in each round: x[\d.]+, x[\d.]+$', out, re.M)) == 2
     identical = 'largest difference to the per-frame loop: x 0.00e+00, y 0.00e+00, z 0.00e+00, visibility 0.00e+00'
     assert out.count(identical) == 2, out
-    assert re.search(r'RTMDet box branch computed on \d+% of the feature rows', out)
+    # the calibrated detector's candidates lie in a band: the engine's identical output above
+    # was computed with the box branch on part of the rows only
+    share = re.search(r'RTMDet box branch computed on (\d+)% of the feature rows', out)
+    assert share and int(share.group(1)) < 100, out
     assert re.search(r"forward passes: [\d.]+ s, \d+% of the time", out)
