@@ -308,9 +308,9 @@ def run_benchmark(args, settings, device, work: Path):
     # mode is reported by its fastest round, and the ratio of each round is shown too
     rounds = {name: [] for name, *_ in modes}
     for index in range(args.rounds):
-        for name, process, infer, mode_settings in modes:
+        for number, (name, process, infer, mode_settings) in enumerate(modes):
             rounds[name].append(run_mode(name, process, infer, mode_settings, task,
-                                         work / f'{name.split()[0]}{len(rounds)}-{index}'))
+                                         work / f'mode{number}-round{index}'))
     best = {name: max(results, key=lambda r: r['fps']) for name, results in rounds.items()}
     reference = best.get('per-frame loop')
     for name, result in best.items():

@@ -196,10 +196,7 @@ class Speedups:
         if str(device) == 'cpu' and precision in (None, 'fp32') and head is not None:
             self.box_branch = WindowedBoxBranch(head)
             if self.box_branch.enabled:
-                self.patches.append((head, self._head_forward))
-
-    def _head_forward(self, feats):
-        return self.box_branch(feats)
+                self.patches.append((head, self.box_branch))
 
     @contextlib.contextmanager
     def active(self):
