@@ -60,6 +60,14 @@ step "mmcv 2.1.0 from source with its C++ ops (first time: about 10 minutes; lat
 if ! have "mmcv==2.1.0" || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
   if [ -z "${MMCV_FORCE_CUDA:-}" ]; then
     if command -v nvidia-smi >/dev/null 2>&1 && command -v nvcc >/dev/null 2>&1; then MMCV_FORCE_CUDA=1; else MMCV_FORCE_CUDA=0; fi
+    TORCH_CUDA=$("$PY" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
+    if [ -n "$TORCH_CUDA" ] && command -v nvidia-smi >/dev/null 2>&1 && ! command -v nvcc >/dev/null 2>&1; then
+      NVCC_WHEEL=$([ "${TORCH_CUDA%%.*}" = 12 ] && echo nvidia-cuda-nvcc-cu12 || echo nvidia-cuda-nvcc)
+      echo "    NVIDIA GPU but no nvcc: mmcv gets CPU ops only. The stage still runs on the GPU; only the detector's"
+      echo "    NMS (the few boxes above BBOX_THR) runs on the CPU, with mmcv's CPU NMS (the same algorithm)."
+      echo "    For the CUDA ops: install nvcc for CUDA $TORCH_CUDA (the CUDA toolkit; pip's $NVCC_WHEEL is an untested alternative),"
+      echo "    put it on PATH, then: .venv/bin/pip uninstall -y mmcv && .venv/bin/pip cache remove mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
+    fi
   fi
   echo "    CUDA ops: $([ "$MMCV_FORCE_CUDA" = 1 ] && echo yes || echo no)"
   if [ "$MMCV_FORCE_CUDA" = 1 ]; then export FORCE_CUDA=1; fi

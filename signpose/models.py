@@ -10,6 +10,7 @@ from typing import List
 import torch
 
 from .checkpoints import install_safe_checkpoint_loader
+from .nms_fallback import ensure_device_nms
 
 
 class SetupError(RuntimeError):
@@ -118,6 +119,7 @@ def load_models(settings, log=print) -> LoadedModels:
     install_safe_checkpoint_loader()
     torch.set_num_threads(cpu_threads(settings))  # the same in every executor: same bits
     device = pick_device(settings.DEVICE)
+    ensure_device_nms(device, log=log)  # mmcv without CUDA ops: the detector's NMS on the CPU
     detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
     log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')
     pose = load_pose_model(settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT, device)
