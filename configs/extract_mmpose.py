@@ -19,6 +19,9 @@ FRAME_SKIP = 1                           # with REDUCE_FPS_TO = None: every n-th
 ACCEPT_VIDEO_FPS_WITHIN = (24.0, 60.0)   # videos with another frame rate are skipped
 MIN_SEGMENT_SECONDS = 0.2                # shorter segments are skipped
 MAX_SEGMENT_SECONDS = 60.0               # longer segments are skipped
+VIDEO_BACKEND = 'auto'                   # decoder: 'auto' (PyAV: H.264, HEVC, VP9, AV1, variable frame
+                                         # rates, exact seeking), 'pyav', or 'opencv' (no AV1; the frame
+                                         # rate is taken as constant)
 
 # ---------------------------------------------------------------- workers
 MAX_WORKERS = 1          # processes (local) or actors per GPU (ray); each loads both models

@@ -268,7 +268,7 @@ def run_benchmark(args, settings, device, work: Path):
         make_video(video, longest + 0.5, args.fps, args.width, args.height)
     info = probe(video)
     if not real:
-        _, first = next(read_frames(video, [0]))
+        _, first = next(read_frames(info, [0]))
         calibrate_clutter(models, settings, first, args.persons, args.clutter)
         print(f'seeded detector calibrated: ~{args.persons} person candidates above BBOX_THR, '
               f'~{args.clutter} other candidates above score_thr per frame (--persons, --clutter)')

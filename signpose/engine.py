@@ -22,7 +22,7 @@ from .manifest import Segment
 from .output import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, save_npy_atomic
 from .sampling import sample_frames
 from .tasks import VideoTask, output_path
-from .video import prefetch, read_frames
+from .video import Timeline, prefetch, read_frames, read_timeline
 
 
 @contextmanager
@@ -60,11 +60,12 @@ class SegmentState:
     done: bool = False
 
 
-def plan_segments(task: VideoTask, settings) -> List[SegmentState]:
+def plan_segments(task: VideoTask, settings, timeline: Optional[Timeline] = None) -> List[SegmentState]:
     width = len(settings.COCO_WHOLEBODY_IDX)
+    times = timeline.times if timeline is not None else None
     states = []
     for seg in task.segments:
-        indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP)
+        indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP, times)
         rows = np.zeros((len(indices), width, 4 if settings.ADD_VISIBLE else 3), dtype=np.float32)
         states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}))
     return states
@@ -74,7 +75,7 @@ def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict]
     """Decide and write one segment's outcome."""
     state.done = True
     seg = state.segment
-    base = dict(sentence=seg.sentence_name, video=seg.video_name)
+    base = dict(sentence=seg.sentence_name, video=seg.video_name, reader=reader_of(task))
     if state.multiple:
         return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS)
     if not state.indices:
@@ -91,10 +92,21 @@ def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict]
     return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(path))
 
 
+def reader_of(task: VideoTask) -> str:
+    """Which decoder read the video, and its codec (for the ledger and the console)."""
+    return f'{task.info.backend} {task.info.codec}'.strip()
+
+
 def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:
     reason = f'{type(error).__name__}: {error}'.strip()[:500]
-    return [Outcome(s.segment.sentence_name, s.segment.video_name, FAILED, reason)
+    return [Outcome(s.segment.sentence_name, s.segment.video_name, FAILED, reason, reader=reader_of(task))
             for s in states if not s.done]
+
+
+def plan_video(task: VideoTask, settings):
+    """The frames' timeline (PyAV: one pass over the packets) and the segments' sampled frames."""
+    timeline = read_timeline(task.info)
+    return timeline, plan_segments(task, settings, timeline)
 
 
 def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None) -> Iterator[Outcome]:
@@ -102,7 +114,11 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
 
     ``stats``, if given, receives seconds spent per stage (decode is measured in its thread).
     """
-    states = plan_segments(task, settings)
+    try:
+        timeline, states = plan_video(task, settings)
+    except Exception as err:
+        yield from failed_outcomes(task, plan_segments(task, settings), err)
+        return
     wanted: Dict[int, List[SegmentState]] = defaultdict(list)
     for state in states:
         for index in state.indices:
@@ -150,7 +166,7 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
                 yield finish(s, task, settings, stats)
 
     try:
-        decoded = timed_frames(read_frames(task.info.path, sorted(wanted)), stats)
+        decoded = timed_frames(read_frames(task.info, sorted(wanted), timeline), stats)
         frames = prefetch(decoded, settings.DECODE_QUEUE)
         for index, frame in frames:
             for s in wanted[index]:
@@ -172,9 +188,14 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
 def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[dict] = None
                             ) -> Iterator[Outcome]:
     """The design's loop: per segment, per frame, detect, then pose the single person."""
-    for state in plan_segments(task, settings):
+    try:
+        timeline, states = plan_video(task, settings)
+    except Exception as err:
+        yield from failed_outcomes(task, plan_segments(task, settings), err)
+        return
+    for state in states:
         try:
-            for index, frame in timed_frames(read_frames(task.info.path, state.indices), stats):
+            for index, frame in timed_frames(read_frames(task.info, state.indices, timeline), stats):
                 state.delivered += 1
                 boxes = infer.detect([frame])[0]
                 if len(boxes) > 1:

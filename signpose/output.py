@@ -25,6 +25,7 @@ class Outcome:
     reason: str = ''
     frames: int = 0
     path: str = ''
+    reader: str = ''  # the decoder that read the video and its codec, e.g. 'pyav av1'
 
     def is_final(self) -> bool:
         return self.status == WRITTEN or (self.status == SKIPPED and self.reason in FINAL_SKIPS)

@@ -25,6 +25,7 @@ def print_settings(s) -> None:
     lines = [
         RULE, 'Stage 3b: 3D whole-body landmarks (RTMDet + RTMW3D)',
         f'  CSV_FILE     {s.CSV_FILE}', f'  VIDEO_DIR    {s.VIDEO_DIR}', f'  NPY_DIR      {s.NPY_DIR}',
+        f'  videos       decoded by {video_reader(s)}',
         f'  sampling     {sampling}; videos accepted at {s.ACCEPT_VIDEO_FPS_WITHIN[0]}-'
         f'{s.ACCEPT_VIDEO_FPS_WITHIN[1]} fps; segments {s.MIN_SEGMENT_SECONDS}-{s.MAX_SEGMENT_SECONDS} s',
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
@@ -39,6 +40,13 @@ def print_settings(s) -> None:
     print('\n'.join(lines + [RULE]), flush=True)
 
 
+def video_reader(s) -> str:
+    from .video import have_pyav
+    if s.VIDEO_BACKEND == 'auto':
+        return 'PyAV (auto)' if have_pyav() else 'OpenCV (auto: PyAV is not installed, so no AV1)'
+    return s.VIDEO_BACKEND
+
+
 def precision_warning(settings):
     """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
     if settings.PRECISION == 'bf16' and not str(settings.DEVICE).startswith('cuda'):
@@ -48,6 +56,15 @@ def precision_warning(settings):
                     'about 50x slower than fp32; use PRECISION=fp32')
     if settings.PRECISION not in ('fp32', 'fp16', 'bf16'):
         return f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {settings.PRECISION!r}"
+    return None
+
+
+def video_backend_problem(settings):
+    from .video import VideoError, resolve_backend
+    try:
+        resolve_backend(settings.VIDEO_BACKEND)
+    except (ValueError, VideoError) as err:
+        return str(err)
     return None
 
 
@@ -86,8 +103,8 @@ def outcomes_of(tasks, settings) -> Iterator[Outcome]:
 def run(settings) -> int:
     print_settings(settings)
     problems = check_dependencies() or check_setup(settings)
-    if not problems and precision_warning(settings):
-        problems = [precision_warning(settings)]
+    if not problems:
+        problems = [p for p in (precision_warning(settings), video_backend_problem(settings)) if p]
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
@@ -147,9 +164,13 @@ def describe(outcome: Outcome, summary: Counter) -> str:
         summary['frames'] += outcome.frames
         summary['processed'] += 1
         note = f' ({outcome.reason})' if outcome.reason else ''
-        return f'{outcome.frames} frames -> {outcome.path}{note}'
+        return f'{outcome.frames} frames -> {outcome.path}{note}{read_by(outcome)}'
     summary[f'{outcome.status}:{outcome.reason.split(":")[0]}'] += 1
-    return f'{outcome.status.capitalize()} ({outcome.reason})'
+    return f'{outcome.status.capitalize()} ({outcome.reason}){read_by(outcome)}'
+
+
+def read_by(outcome: Outcome) -> str:
+    return f' [read by {outcome.reader}]' if outcome.reader else ''
 
 
 def print_summary(settings, ledger, counts, summary, elapsed, interrupted) -> None:

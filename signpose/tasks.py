@@ -70,10 +70,10 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
         path = find_video(settings.VIDEO_DIR, video_name)
         if path is None:
             for seg in video_segments:
-                skip(seg, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm] in {settings.VIDEO_DIR}')
+                skip(seg, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}')
             continue
         try:
-            info = probe(path)
+            info = probe(path, settings.VIDEO_BACKEND)
         except VideoError as err:
             for seg in video_segments:
                 skip(seg, VIDEO_UNREADABLE, str(err))

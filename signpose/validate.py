@@ -19,7 +19,7 @@ from .manifest import ManifestError, read_manifest
 from .output import FAILED, SKIPPED, WRITTEN, read_ledgers
 from .sampling import sample_frames
 from .settings import argument_parser, settings_from_args
-from .video import VideoError, find_video, probe
+from .video import VideoError, find_video, probe, read_timeline
 
 RULE = '=' * 72
 PARTS = ('body', 'face', 'left hand', 'right hand')
@@ -108,21 +108,25 @@ def array_stats(array: np.ndarray, settings, check: FileCheck) -> None:
 
 
 class ExpectedFrames:
-    """T per sentence as the stage computes it; each video is probed once, for its fps."""
+    """T per sentence as the stage computes it; each video is probed once, for its frames' times."""
 
     def __init__(self, settings, segments):
         self.settings = settings
         self.segments = {s.sentence_name: s for s in segments}
-        self._fps: Dict[str, Optional[float]] = {}
+        self._videos: Dict[str, Optional[tuple]] = {}
 
-    def fps(self, video_name: str) -> Optional[float]:
-        if video_name not in self._fps:
+    def video(self, video_name: str) -> Optional[tuple]:
+        """(fps, the frames' times for a variable rate or None), or None without a readable video."""
+        if video_name not in self._videos:
             path = find_video(self.settings.VIDEO_DIR, video_name)
             try:
-                self._fps[video_name] = probe(path).fps if path is not None else None
+                info = probe(path, self.settings.VIDEO_BACKEND) if path is not None else None
+                timeline = read_timeline(info) if info is not None else None
+                self._videos[video_name] = None if info is None else \
+                    (info.fps, timeline.times if timeline is not None else None)
             except VideoError:
-                self._fps[video_name] = None
-        return self._fps[video_name]
+                self._videos[video_name] = None
+        return self._videos[video_name]
 
     def of(self, sentence: str) -> Tuple[Optional[int], str]:
         """(expected T or None, how it was found)."""
@@ -130,10 +134,11 @@ class ExpectedFrames:
         if seg is None:
             return None, 'not in manifest'
         s = self.settings
-        fps = self.fps(seg.video_name)
-        if fps is not None:
-            frames = sample_frames(fps, seg.start, seg.end, s.REDUCE_FPS_TO, s.FRAME_SKIP)
-            return len(frames), f'video at {fps:g} fps'
+        video = self.video(seg.video_name)
+        if video is not None:
+            fps, times = video
+            frames = sample_frames(fps, seg.start, seg.end, s.REDUCE_FPS_TO, s.FRAME_SKIP, times)
+            return len(frames), f'video at {fps:g} fps' if times is None else 'video at a variable frame rate'
         if s.REDUCE_FPS_TO:
             # without the video: floor(duration * rate) is within one frame of the sampler's count
             estimate = math.floor(seg.duration * s.REDUCE_FPS_TO + 1e-9)

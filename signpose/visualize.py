@@ -18,7 +18,7 @@ from .manifest import ManifestError, read_manifest
 from .sampling import sample_frames
 from .settings import argument_parser, settings_from_args
 from .validate import PARTS, part_of
-from .video import VideoError, find_video, probe, read_frames
+from .video import VideoError, find_video, probe, read_frames, read_timeline
 
 # BGR colours per part, picked to stay apart on skin and on typical studio backgrounds
 COLOURS = {'body': (0, 200, 255), 'face': (235, 235, 235), 'left hand': (60, 220, 60),
@@ -157,15 +157,18 @@ def locate(settings, sentence: str):
     if video is None:
         raise VizError(f'video {segment.video_name!r} not found in {settings.VIDEO_DIR}')
     try:
-        info = probe(video)
+        info = probe(video, settings.VIDEO_BACKEND)
+        timeline = read_timeline(info)
     except VideoError as err:
         raise VizError(str(err)) from None
-    return segment, np.nan_to_num(rows.astype(np.float32)), info
+    return segment, np.nan_to_num(rows.astype(np.float32)), info, timeline
 
 
 def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
-    segment, rows, info = locate(settings, sentence)
-    indices = sample_frames(info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP)
+    segment, rows, info, timeline = locate(settings, sentence)
+    frame_times = timeline.times if timeline is not None else None
+    indices = sample_frames(info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP,
+                            frame_times)
     if len(rows) != len(indices):
         print(f'WARNING: {len(rows)} saved frames but {len(indices)} sampled frames; '
               f'drawing the first {min(len(rows), len(indices))}', file=sys.stderr)
@@ -182,13 +185,17 @@ def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> L
         raise VizError(f'OpenCV cannot write {paths[0]}')
     on_sheet = set(np.linspace(0, len(indices) - 1, max(1, min(sheet_frames, len(indices)))).round().astype(int))
     drawer, tiles, written = Drawer(settings), [], 0
+
+    def time_of(index):
+        return float(frame_times[index]) if frame_times is not None else index / info.fps
+
     try:
-        for i, (index, frame) in enumerate(read_frames(info.path, indices)):
+        for i, (index, frame) in enumerate(read_frames(info, indices, timeline)):
             if i in on_sheet:  # drawn after resizing, so thin lines survive a 4K -> 360 px reduction
                 tile = cv2.resize(frame, (TILE_WIDTH, max(1, round(info.height * TILE_WIDTH / info.width))),
                                   interpolation=cv2.INTER_AREA)
                 drawer.draw(tile, rows[i])
-                label(tile, f'frame {index}  {index / info.fps:.2f} s  (row {i})')
+                label(tile, f'frame {index}  {time_of(index):.2f} s  (row {i})')
                 tiles.append(tile)
             writer.write(drawer.draw(frame, rows[i]))
             written += 1
@@ -199,7 +206,7 @@ def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> L
     if not tiles:
         raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
     cv2.imwrite(str(paths[1]), contact_sheet(tiles, settings))
-    times = np.asarray(indices, dtype=float) / info.fps
+    times = np.asarray([time_of(i) for i in indices], dtype=float)
     wrist_plot(paths[2], rows[:len(times)], times, settings, sentence)
     return paths
 

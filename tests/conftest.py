@@ -49,6 +49,87 @@ def write_video(path, frames: int, fps: float, size=(160, 120), codec='mp4v', se
     return Path(path)
 
 
+# ------------------------------------------------------------------ videos in real codecs
+# (codec, container) pairs a YouTube or How2Sign download yields; PyAV's wheels carry the encoders
+CODECS = [('libsvtav1', 'mp4'), ('libsvtav1', 'webm'), ('libvpx-vp9', 'webm'), ('libx265', 'mp4'),
+          ('libx264', 'mkv'), ('libx264', 'mov'), ('libx264', 'mp4')]
+INDEX_BITS = 12  # frames carry their index as 12 blocks, bright for a 1 bit
+
+
+def index_frame(index: int, size=(256, 144), seed: int = 0) -> np.ndarray:
+    """A BGR frame showing ``index`` in binary (two rows of six blocks) above a moving figure."""
+    w, h = size
+    frame = np.random.default_rng(seed).integers(20, 60, (h, w, 3), dtype=np.uint8)
+    bw, bh = w // 6, h // 4
+    frame[:2 * bh] = 16  # flat behind the blocks: lossy codecs keep them clear
+    for bit in range(INDEX_BITS):
+        if index >> bit & 1:
+            row, col = divmod(bit, 6)
+            frame[row * bh:(row + 1) * bh, col * bw:(col + 1) * bw] = 235
+    x = int(w * 0.3 + (index % 20) * w * 0.01)
+    cv2.rectangle(frame, (x, h // 2 + 4), (x + w // 4, h - 4), (200, 180, 160), -1)
+    return frame
+
+
+def index_of(frame: np.ndarray) -> int:
+    """The index an ``index_frame`` shows (read from an upright decoded frame)."""
+    h, w = frame.shape[:2]
+    bw, bh = w // 6, h // 4
+    value = 0
+    for bit in range(INDEX_BITS):
+        row, col = divmod(bit, 6)
+        block = frame[row * bh + bh // 4:(row + 1) * bh - bh // 4, col * bw + bw // 4:(col + 1) * bw - bw // 4]
+        value |= int(block.mean() > 128) << bit
+    return value
+
+
+def encode_video(path, codec: str, frames: int, fps: int = 30, size=(256, 144), gop: int = 60,
+                 times=None, rotation: int = 0) -> Path:
+    """A real video written by FFmpeg's encoders (through PyAV), each frame showing its index.
+
+    ``gop``: frames between keyframes; ``times``: each frame's presentation time in seconds
+    (a variable frame rate); ``rotation``: display-matrix rotation (degrees counter-clockwise,
+    as phones write it), the frames then being stored sideways.
+    """
+    import fractions
+
+    import av
+    rate = fractions.Fraction(fps)
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream(codec, rate=rate, options={'g': str(gop)} if codec != 'libsvtav1' else {})
+        if codec == 'libsvtav1':
+            stream.options = {'svtav1-params': f'keyint={gop}', 'preset': '12', 'crf': '30'}
+        stored = size if rotation in (0, 180) else size[::-1]
+        stream.width, stream.height = stored
+        stream.pix_fmt = 'yuv420p'
+        time_base = fractions.Fraction(1, 90000)
+        stream.codec_context.time_base = time_base if times is not None else 1 / rate
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            image = index_frame(i, size)
+            if rotation:  # store it so that turning it by ``rotation`` counter-clockwise shows it upright
+                image = np.ascontiguousarray(np.rot90(image, k=-rotation // 90))
+            frame = av.VideoFrame.from_ndarray(image, format='bgr24')
+            if times is not None:
+                frame.pts, frame.time_base = int(round(times[i] * 90000)), time_base
+            else:
+                frame.pts, frame.time_base = i, 1 / rate
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return Path(path)
+
+
+def garble_video(mp4, out) -> Path:
+    """A copy of an mp4 whose container (moov) is intact and whose video data (mdat) is noise."""
+    data = bytearray(Path(mp4).read_bytes())
+    at = data.index(b'mdat')
+    size = int.from_bytes(data[at - 4:at], 'big')
+    data[at + 4:at - 4 + size] = np.random.default_rng(0).integers(0, 256, size - 8, dtype=np.uint8).tobytes()
+    Path(out).write_bytes(bytes(data))
+    return Path(out)
+
+
 # ------------------------------------------------------------------ end-to-end data
 SCRIPT = str(ROOT / 'scripts' / '3b_extract_mmpose.py')
 # (video, fps, frames): 30 and 25 fps are accepted, 10 fps is not

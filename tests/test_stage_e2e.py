@@ -148,3 +148,45 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(data, first_run):
     assert not [p for p in npy.iterdir() if p.name.endswith('.tmp')]
     assert run_stage(options(data, npy)).returncode == 0
     assert set(npy_files(npy)) == set(GOOD)
+
+
+# every codec and container of a download, a variable frame rate, a phone video, undecodable data
+VFR_TIMES = [i / 30 for i in range(30)] + [1 + i / 10 for i in range(10)]
+CODEC_SEGMENTS = {  # sentence: (video file, encoder, start, end)
+    'av1_mp4': ('av1.mp4', 'libsvtav1', 0.3, 0.8), 'av1_webm': ('av1.webm', 'libsvtav1', 0.5, 1.0),
+    'vp9_webm': ('vp9.webm', 'libvpx-vp9', 0.2, 0.6), 'hevc_mp4': ('hevc.mp4', 'libx265', 0.4, 0.8),
+    'h264_mkv': ('h264.mkv', 'libx264', 0.0, 0.5), 'h264_mov': ('h264.mov', 'libx264', 0.6, 1.0),
+    'vfr_mp4': ('vfr.mp4', 'libx264', 0.8, 1.35), 'phone_mp4': ('phone.mp4', 'libx264', 0.1, 0.5),
+}
+
+
+def test_every_codec_container_rate_and_rotation_is_read(data):
+    from conftest import encode_video, garble_video
+    videos = data / 'codec_videos'
+    videos.mkdir()
+    for name, (file, codec, _, _) in CODEC_SEGMENTS.items():
+        encode_video(videos / file, codec, 40, gop=15, times=VFR_TIMES if name == 'vfr_mp4' else None,
+                     rotation=90 if name == 'phone_mp4' else 0)
+    garble_video(videos / 'phone.mp4', videos / 'garbage.mp4')
+    # the same name in two containers (av1.mp4, av1.webm): the manifest names the file
+    rows = [f'{file}\t{name}\t{start}\t{end}' for name, (file, _, start, end) in CODEC_SEGMENTS.items()]
+    (data / 'codecs.tsv').write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\n' + '\n'.join(rows)
+                                     + '\ngarbage.mp4\tundecodable\t0\t1\n')
+    npy = data / 'npy_codecs'
+    result = run_stage(options(data, npy, CSV_FILE=data / 'codecs.tsv', VIDEO_DIR=videos))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    files = npy_files(npy)
+    assert set(files) == set(CODEC_SEGMENTS)
+    for name, (file, codec, start, end) in CODEC_SEGMENTS.items():
+        times = VFR_TIMES if name == 'vfr_mp4' else None
+        assert len(files[name]) == len(sample_frames(30.0, start, end, 24.0, 1, times)), name
+        assert files[name].shape[1:] == (85, 4) and np.isfinite(files[name]).all()
+    # the variable rate: the 30 fps frames from 0.8 s thinned to 24 fps, then every 10 fps frame
+    assert len(files['vfr_mp4']) == len(sample_frames(30.0, 0.8, 1.0, 24.0)) + 4
+    ledger = read_ledgers(npy)
+    assert ledger['av1_webm'].reader == 'pyav av1' and ledger['vp9_webm'].reader == 'pyav vp9'
+    assert ledger['hevc_mp4'].reader == 'pyav hevc' and ledger['h264_mkv'].reader == 'pyav h264'
+    assert 'av1_mp4: ' in out and '[read by pyav av1]' in out
+    assert ledger['undecodable'].reason.startswith('video unreadable: garbage.mp4: codec h264, ')
+    assert 'Skipped (video unreadable): 1' in out
