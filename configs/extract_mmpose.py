@@ -50,7 +50,8 @@ ADD_VISIBLE = True   # save (x, y, z, visibility); False: (x, y, z)
 BBOX_THR = 0.3       # a detection of DET_CAT_ID with a higher score is a person
 KPT_THR = 0.3        # for drawing only: saved values are never thresholded
 DET_CAT_ID = 0       # the person class of the detector (0 in COCO)
-DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not available
+DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not available. With MAX_WORKERS > 1
+                     # on several GPUs, worker i uses GPU i mod n; a list (['cuda:0', 'cuda:2']) is cycled
 
 # ---------------------------------------------------------------- engine
 DET_BATCH_SIZE = None    # frames per detector call; None: 1 on CPU (fastest there), 16 on CUDA

@@ -75,6 +75,15 @@ class TimedInference:
     def pose(self, frames, boxes):
         return self._timed('pose', self.inner.pose, frames, boxes)
 
+    def detect_prepared(self, data):
+        return self._timed('detect', self.inner.detect_prepared, data)
+
+    def pose_prepared(self, data):
+        return self._timed('pose', self.inner.pose_prepared, data)
+
+    def __getattr__(self, name):  # prepare_frame, prepare_crop: timed by the engine itself
+        return getattr(self.inner, name)
+
 
 def time_forward_passes(models, stats) -> None:
     """Count the networks' forward passes (feature extraction and head) into stats['forward']."""
@@ -168,6 +177,9 @@ def run_mode(name, process, inner, settings, task, out_dir):
     stats = FORWARD_STATS
     stats.clear()
     infer = TimedInference(inner, stats)
+    cuda = str(inner.models.device).startswith('cuda')
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as memory:
         start = time.perf_counter()
         outcomes = list(process(task, infer, settings, stats))
@@ -178,12 +190,14 @@ def run_mode(name, process, inner, settings, task, out_dir):
         print(f'  note: outcomes {[(o.sentence, o.status, o.reason) for o in outcomes]}')
     arrays = {p.stem: np.load(p) for p in Path(out_dir).glob('*.npy')}
     return dict(name=name, wall=wall, frames=frames, fps=frames / wall if wall else 0.0, stats=dict(stats),
-                peak=memory.peak - memory.base, arrays=arrays)
+                peak=memory.peak - memory.base, arrays=arrays,
+                gpu_peak=torch.cuda.max_memory_allocated() if cuda else None)
 
 
 def report(result, baseline=None):
     s = result['stats']
-    stages = ', '.join(f'{k} {s.get(k, 0.0):.2f}' for k in ('decode', 'detect', 'pose', 'post-process', 'write'))
+    stages = ', '.join(f'{k} {s.get(k, 0.0):.2f}' for k in ('decode', 'prepare', 'detect', 'pose', 'post-process',
+                                                              'write'))
     line = (f'{result["name"]:<22} {result["frames"]:>5} frames  {result["wall"]:7.2f} s  '
             f'{result["fps"]:6.2f} frames/s')
     if baseline:
@@ -192,6 +206,10 @@ def report(result, baseline=None):
     print(f'{"":<22} seconds per stage: {stages}; peak memory +{result["peak"] / 2**20:.0f} MiB')
     print(f'{"":<22} the networks\' forward passes: {s.get("forward", 0.0):.2f} s, '
           f'{100 * s.get("forward", 0.0) / result["wall"]:.0f}% of the time')
+    if result['gpu_peak'] is not None:
+        calls = s.get('detect', 0.0) + s.get('pose', 0.0)  # synchronised: device work and the host's part of it
+        print(f'{"":<22} GPU memory peak {result["gpu_peak"] / 2**20:.0f} MiB; host side outside the model '
+              f'calls {100 * (1 - calls / result["wall"]):.0f}% of the time')
 
 
 def deviation(result, reference):
@@ -232,6 +250,11 @@ def main():
     parser.add_argument('--without-speedups', action='store_true',
                         help='also time the engine without its exact rewrites of the networks (signpose/speedups.py)')
     parser.add_argument('--device', help='override DEVICE')
+    parser.add_argument('--host-only', action='store_true',
+                        help='the host side alone: the networks\' outputs recorded once, then replayed '
+                             '(everything but the forward passes runs), with 1 and 2 worker processes')
+    parser.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='--host-only: worker counts')
+    parser.add_argument('--sizes', nargs='+', default=['640x480', '1280x720'], help='--host-only: frame sizes')
     parser.add_argument('--clutter', type=int, default=3000,
                         help='seeded weights only: non-person candidates above score_thr per frame (default 3000)')
     parser.add_argument('--persons', type=int, default=20,
@@ -246,10 +269,14 @@ def main():
     device = pick_device(settings.DEVICE)
     sys.path.insert(0, settings.ROOT)
     with tempfile.TemporaryDirectory(prefix='benchmark_3b_') as work:
-        run_benchmark(args, settings, device, Path(work))
+        if args.host_only:
+            run_host_only(args, settings, Path(work))
+        else:
+            run_benchmark(args, settings, device, Path(work))
 
 
-def run_benchmark(args, settings, device, work: Path):
+def load_benchmark_models(settings, device, work: Path):
+    """The official checkpoints when present, else seeded ones; (models, det config, det ckpt, pose ckpt)."""
     real = Path(settings.DET_MODEL_CHECKPOINT).is_file() and Path(settings.POSE_MODEL_CHECKPOINT).is_file()
     if real:
         det_cfg, det_ckpt, pose_ckpt = settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, \
@@ -260,6 +287,70 @@ def run_benchmark(args, settings, device, work: Path):
         det_cfg, det_ckpt, pose_ckpt = seeded_models(settings, work)
     models = LoadedModels(load_detector(det_cfg, det_ckpt, device), load_pose_model(
         settings.POSE_MODEL_CONFIG, pose_ckpt, device), device)
+    return models, real, (det_cfg, det_ckpt, pose_ckpt)
+
+
+def run_host_only(args, settings, work: Path):
+    """Record the networks' outputs on a few frames, then time the engine with them replayed."""
+    from signpose.engine import process_video_per_frame
+    from signpose.replay import NetworkRecorder, host_side_rate, replay_networks
+    models, real, (det_cfg, det_ckpt, pose_ckpt) = load_benchmark_models(settings, 'cpu', work)
+    cpu = for_device(settings, 'cpu')
+    make_video(work / 'record.mp4', 1.0, args.fps, 640, 480)
+    record = probe(work / 'record.mp4')
+    if not real:
+        calibrate_clutter(models, cpu, next(read_frames(record, [0]))[1], args.persons, args.clutter)
+        det_ckpt = str(work / 'det_calibrated.pth')
+        torch.save(dict(state_dict=models.detector.state_dict(), meta={}), det_ckpt)
+    recorder = NetworkRecorder(models)
+    cpu = SimpleNamespace(**{**vars(cpu), 'NPY_DIR': str(work / 'record')})
+    Path(cpu.NPY_DIR).mkdir()
+    list(process_video(VideoTask('r', record, [Segment('r', 'record', 0.0, 0.34)]), BatchedInference(models, cpu), cpu))
+    recorder.close()
+    torch.save(dict(detector=recorder.detector, pose=recorder.pose), work / 'outputs.pt')
+    print(f'recorded the networks\' outputs for {len(recorder.detector)} frames and {len(recorder.pose)} crops '
+          f'(RTMDet + RTMW3D on the CPU); replayed in turn for every frame')
+    # the settings of a GPU worker: its batch sizes; the replay itself runs on the CPU
+    gpu = SimpleNamespace(**{**vars(for_device(settings, 'cuda')), 'DEVICE': 'cpu'})
+    cores = os.cpu_count()
+    for size in args.sizes:
+        width, height = (int(v) for v in size.split('x'))
+        video = work / f'{size}.mp4'
+        make_video(video, args.seconds * 10 + 0.5, args.fps, width, height)
+        job = dict(det_cfg=det_cfg, det_ckpt=det_ckpt, pose_cfg=settings.POSE_MODEL_CONFIG, pose_ckpt=pose_ckpt,
+                   outputs=str(work / 'outputs.pt'), video=str(video), seconds=args.seconds * 10,
+                   settings={**vars(gpu), 'NPY_DIR': str(work / f'host-{size}')})
+        rates = {}
+        for workers in args.workers:
+            result = host_side_rate(dict(job, settings=dict(job['settings'], NPY_DIR=f'{job["settings"]["NPY_DIR"]}-{workers}')),
+                                    workers)
+            rates[workers] = result
+            print(f'host side: {result["fps"]:.0f} frames/s ({size}, {cores} cores, {workers} worker(s); '
+                  f'{result["frames"]} frames in {result["wall"]:.1f} s)')
+        # every worker wrote the same arrays; the engine's equal the per-frame loop's under replay
+        arrays = [a for r in rates.values() for a in r['arrays']]
+        same = all(len(a) == len(arrays[0]) and all(np.array_equal(x, y) for x, y in zip(a, arrays[0]))
+                   for a in arrays)
+        replay_networks(models, *torch.load(work / 'outputs.pt', weights_only=True).values())
+        loop = SimpleNamespace(**{**vars(gpu), 'NPY_DIR': str(work / f'loop-{size}')})
+        Path(loop.NPY_DIR).mkdir()
+        # the loop runs mmdet's full post-processing (thousands of candidates): its first second
+        task = VideoTask('host', probe(video), [Segment('host', 'segment', 0.0, 1.0)])
+        reference = [np.load(o.path) for o in process_video_per_frame(task, ReferenceInference(models, loop), loop)
+                     if o.path]
+        equal = same and len(reference) == 1 and np.array_equal(reference[0], arrays[0][0][:len(reference[0])])
+        print(f'{"":<11}outputs: every worker\'s identical, and the per-frame loop\'s under the same replay '
+              f'(first {len(reference[0]) if reference else 0} frames) equal: {equal}')
+
+
+def run_benchmark(args, settings, device, work: Path):
+    models, real, _ = load_benchmark_models(settings, device, work)
+    if device.startswith('cuda'):
+        from signpose.nms_fallback import cuda_nms_works, ensure_device_nms
+        print(f'GPU {torch.cuda.get_device_name(device)}; mmcv CUDA ops: '
+              f'{"yes" if cuda_nms_works(device) else "NO: the detector NMS runs on the CPU (see README)"}')
+        ensure_device_nms(device)
+        args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
     settings = for_device(settings, device)
 
     video = Path(args.video) if args.video else work / 'video.mp4'

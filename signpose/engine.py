@@ -1,9 +1,11 @@
 """One video and its segments: frames -> detection -> pose -> (T, 85, C) arrays -> files.
 
 ``process_video`` is the engine: it decodes the video once for all of its segments (in a
-background thread, a bounded number of frames ahead), runs the detector on batches of frames
-and the pose model on batches of person crops (with the exact rewrites of speedups.py), and
-writes each segment as soon as its last frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE + POSE_BATCH_SIZE frames
+background thread, a bounded number of frames ahead, which also runs the detector's test
+pipeline on each frame), runs the detector on batches of frames and the pose model on batches
+of person crops (with the exact rewrites of speedups.py; the crops are cut in another thread as
+soon as a person is found, while the networks run), and writes each segment as soon as its last
+frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops
 and one small array per open segment, whatever the segments' length.
 
 ``process_video_per_frame`` is the design's per-frame loop, kept as the reference the engine
@@ -11,6 +13,7 @@ is tested and benchmarked against.
 """
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional
@@ -36,6 +39,11 @@ def timed(stats: Optional[dict], key: str):
         yield
     finally:
         stats[key] = stats.get(key, 0.0) + time.perf_counter() - start
+
+
+def timed_call(stats: Optional[dict], key: str, fn, *args):
+    with timed(stats, key):
+        return fn(*args)
 
 
 def timed_frames(frames: Iterator, stats: Optional[dict]) -> Iterator:
@@ -124,14 +132,15 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         for index in state.indices:
             wanted[index].append(state)
     width, height = task.info.width, task.info.height
-    det_batch, pose_batch = [], []  # (index, frame) and (index, frame, box)
+    det_batch, pose_batch = [], []  # (index, frame, detector input) and (index, pose input future)
+    crops = ThreadPoolExecutor(1, thread_name_prefix='crops')  # pose crops while the networks run
 
     def open_targets(index):
         return [s for s in wanted[index] if not s.multiple]
 
     def run_pose():
-        results = infer.pose([f for _, f, _ in pose_batch], [b for _, _, b in pose_batch])
-        for (index, _, _), (xy, z, scores) in zip(pose_batch, results):
+        results = infer.pose_prepared([crop.result() for _, crop in pose_batch])
+        for (index, _), (xy, z, scores) in zip(pose_batch, results):
             with timed(stats, 'post-process'):
                 row = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
             for s in open_targets(index):
@@ -141,8 +150,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         pose_batch.clear()
 
     def run_detection():
-        boxes = infer.detect([f for _, f in det_batch])
-        for (index, frame), persons in zip(det_batch, boxes):
+        boxes = infer.detect_prepared([prepared for _, _, prepared in det_batch])
+        for (index, frame, _), persons in zip(det_batch, boxes):
             targets = open_targets(index)
             if len(persons) > 1:
                 for s in targets:
@@ -151,7 +160,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
                 for s in targets:
                     s.resolved += 1  # the row stays zeros
             elif targets:
-                pose_batch.append((index, frame, persons[0]))
+                pose_batch.append((index, crops.submit(timed_call, stats, 'prepare', infer.prepare_crop,
+                                                       frame, persons[0])))
                 if len(pose_batch) >= settings.POSE_BATCH_SIZE:
                     run_pose()
         det_batch.clear()
@@ -166,13 +176,15 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
                 yield finish(s, task, settings, stats)
 
     try:
+        # the decode thread also runs the detector's pipeline on each frame
         decoded = timed_frames(read_frames(task.info, sorted(wanted), timeline), stats)
-        frames = prefetch(decoded, settings.DECODE_QUEUE)
-        for index, frame in frames:
+        prepared = ((index, frame, timed_call(stats, 'prepare', infer.prepare_frame, frame))
+                    for index, frame in decoded)
+        for index, frame, detector_input in prefetch(prepared, settings.DECODE_QUEUE):
             for s in wanted[index]:
                 s.delivered += 1
             if open_targets(index):
-                det_batch.append((index, frame))
+                det_batch.append((index, frame, detector_input))
             if len(det_batch) >= settings.DET_BATCH_SIZE:
                 run_detection()
                 yield from finished(index + 1)
@@ -183,6 +195,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         yield from finished(float('inf'))
     except Exception as err:  # recorded per segment; the run goes on with the next video
         yield from failed_outcomes(task, states, err)
+    finally:
+        crops.shutdown(wait=True, cancel_futures=True)
 
 
 def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[dict] = None

@@ -146,9 +146,26 @@ class BatchedInference:
     def _inputs(self, tensors):
         return [t.pin_memory() for t in tensors] if self.cuda else list(tensors)
 
-    @torch.inference_mode()
+    # The host side (pipelines) and the device side (test_step) are separate calls, so that the
+    # engine can prepare frames and crops in other threads while the networks run.
+    def prepare_frame(self, frame: np.ndarray) -> dict:
+        """The detector's test pipeline on one frame (resize, pad, to tensor)."""
+        return self.det_pipeline(dict(img=frame, img_id=0))
+
+    def prepare_crop(self, frame: np.ndarray, box: np.ndarray) -> dict:
+        """The pose model's test pipeline on one person box (the top-down affine crop)."""
+        info = dict(img=frame, bbox=np.asarray(box, dtype=np.float32)[None], bbox_score=np.ones(1, dtype=np.float32))
+        info.update(self.pose_meta)
+        return self.pose_pipeline(info)
+
     def detect(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
-        data = [self.det_pipeline(dict(img=frame, img_id=0)) for frame in frames]
+        return self.detect_prepared([self.prepare_frame(frame) for frame in frames])
+
+    def pose(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
+        return self.pose_prepared([self.prepare_crop(frame, box) for frame, box in zip(frames, boxes)])
+
+    @torch.inference_mode()
+    def detect_prepared(self, data: Sequence[dict]) -> List[np.ndarray]:
         batch = dict(inputs=self._inputs(d['inputs'] for d in data),
                      data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
@@ -157,17 +174,12 @@ class BatchedInference:
         return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
 
     @torch.inference_mode()
-    def pose(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
-        data = []
-        for frame, box in zip(frames, boxes):
-            info = dict(img=frame, bbox=np.asarray(box, dtype=np.float32)[None],
-                        bbox_score=np.ones(1, dtype=np.float32))
-            info.update(self.pose_meta)
-            data.append(self.pose_pipeline(info))
+    def pose_prepared(self, data: Sequence[dict]) -> List[Pose]:
         # On the CPU a batch of one takes other kernels than larger batches, whose results are
         # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
         # every output independent of how frames happened to fall into batches (a resumed run
         # writes the same bits as an uninterrupted one).
+        data = list(data)
         alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = self._inputs(batch['inputs'])

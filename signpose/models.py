@@ -47,8 +47,25 @@ def cpu_threads(settings) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, int(settings.MAX_WORKERS)))
 
 
-def pick_device(device: str) -> str:
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
+def worker_devices(device, workers: int) -> List[str]:
+    """The device of each local worker process. A DEVICE list is cycled; 'cuda' or 'cuda:0' on a
+    machine with n GPUs puts worker i on GPU i mod n; any other device is shared by all."""
+    if isinstance(device, (list, tuple)):
+        return [str(device[i % len(device)]) for i in range(workers)]
+    gpus = torch.cuda.device_count() if str(device) in ('cuda', 'cuda:0') else 0
+    if gpus > 1:
+        return [f'cuda:{i % gpus}' for i in range(workers)]
+    return [str(device)] * workers
+
+
+def first_device(device) -> str:
+    """DEVICE, or the first of a DEVICE list."""
+    return str(device[0]) if isinstance(device, (list, tuple)) else str(device)
+
+
+def pick_device(device) -> str:
+    device = first_device(device)
+    if device.startswith('cuda') and not torch.cuda.is_available():
         warnings.warn(f'DEVICE={device!r} but CUDA is not available: running on the CPU', stacklevel=2)
         return 'cpu'
     return str(device)

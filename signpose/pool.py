@@ -3,13 +3,17 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator, List
 
+from .models import worker_devices
 from .output import FAILED, Outcome
 
 _worker = {}  # per worker process: the loaded inference
 
 
-def _init_worker(settings) -> None:
+def _init_worker(settings, devices) -> None:
+    from types import SimpleNamespace
+
     from .inference import load_inference  # sets the worker's share of the cores
+    settings = SimpleNamespace(**dict(vars(settings), DEVICE=devices.get()))  # this worker's GPU
     _worker['settings'], _worker['infer'] = load_inference(settings, log=lambda *_: None)
 
 
@@ -21,8 +25,11 @@ def _process(task) -> List[Outcome]:
 def run(tasks, settings) -> Iterator[Outcome]:
     # spawn: safe with CUDA and with the threads torch and OpenCV start
     context = multiprocessing.get_context('spawn')
+    devices = context.SimpleQueue()  # each worker takes one: worker i on GPU i mod n (models.worker_devices)
+    for device in worker_devices(settings.DEVICE, settings.MAX_WORKERS):
+        devices.put(device)
     with ProcessPoolExecutor(settings.MAX_WORKERS, mp_context=context, initializer=_init_worker,
-                             initargs=(settings,)) as executor:
+                             initargs=(settings, devices)) as executor:
         futures = {executor.submit(_process, task): task for task in tasks}
         try:
             for future in as_completed(futures):

@@ -7,11 +7,12 @@ file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_res
 and its unfinished call re-run (``max_task_retries``), reloading the models first.
 """
 import os
+from types import SimpleNamespace
 from typing import Iterator
 
 import numpy as np
 
-from .models import SetupError, cpu_threads
+from .models import SetupError, cpu_threads, first_device
 from .output import FAILED, WRITTEN, Outcome
 from .tasks import output_path
 
@@ -62,8 +63,10 @@ def run(tasks, settings) -> Iterator[Outcome]:
     ray = _connect(settings)
     resources = ray.cluster_resources()
     gpus = int(resources.get('GPU', 0))
-    if gpus and str(settings.DEVICE).startswith('cuda'):
+    if gpus and first_device(settings.DEVICE).startswith('cuda'):
         count, options = gpus * max(1, settings.MAX_WORKERS), dict(num_gpus=1 / max(1, settings.MAX_WORKERS))
+        # Ray makes an actor's GPU its only visible one: it is cuda:0 there
+        settings = SimpleNamespace(**dict(vars(settings), DEVICE='cuda:0'))
     else:
         cpus = cpu_threads(settings)
         count, options = max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus)

@@ -8,7 +8,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from .manifest import ManifestError, read_manifest
-from .models import SetupError, check_setup
+from .models import SetupError, check_setup, first_device
 from .output import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
 from .settings import argument_parser, settings_from_args
 from .shards import select_shard
@@ -19,7 +19,7 @@ RULE = '=' * 72
 
 def print_settings(s) -> None:
     import torch
-    device = s.DEVICE if not str(s.DEVICE).startswith('cuda') or torch.cuda.is_available() else \
+    device = s.DEVICE if not first_device(s.DEVICE).startswith('cuda') or torch.cuda.is_available() else \
         f'{s.DEVICE} not available -> cpu'
     sampling = f'{s.REDUCE_FPS_TO} fps' if s.REDUCE_FPS_TO else f'every {s.FRAME_SKIP} frame(s)'
     lines = [
@@ -49,7 +49,7 @@ def video_reader(s) -> str:
 
 def precision_warning(settings):
     """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
-    if settings.PRECISION == 'bf16' and not str(settings.DEVICE).startswith('cuda'):
+    if settings.PRECISION == 'bf16' and not first_device(settings.DEVICE).startswith('cuda'):
         import torch
         if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             return ('PRECISION=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): it would run '

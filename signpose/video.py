@@ -248,9 +248,10 @@ def _read_opencv(info: VideoInfo, indices: Iterable[int]) -> Iterator[Tuple[int,
         cap.release()
 
 
-def _bgr(frame) -> np.ndarray:
-    """A PyAV frame as a BGR array (the same bits as ``to_ndarray``, without its slow copy)."""
-    image = frame.reformat(format='bgr24')
+def _bgr(frame, reformatter) -> np.ndarray:
+    """A PyAV frame as a BGR array: the same bits as ``to_ndarray``, without its slow copy, and
+    with one colour converter per video (a frame's own one is set up anew for every frame)."""
+    image = reformatter.reformat(frame, format='bgr24')
     plane = image.planes[0]
     rows = np.frombuffer(plane, np.uint8).reshape(image.height, plane.line_size)
     return np.ascontiguousarray(rows[:, :image.width * 3]).reshape(image.height, image.width, 3)
@@ -259,11 +260,13 @@ def _bgr(frame) -> np.ndarray:
 def _read_pyav(info: VideoInfo, indices: Iterable[int], timeline: Timeline,
                seek_gap: int) -> Iterator[Tuple[int, np.ndarray]]:
     import av
+    from av.video.reformatter import VideoReformatter
     name = Path(info.path).name
     container = av.open(info.path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = 'AUTO'  # frame threads: several frames decode at once
+        reformatter = VideoReformatter()
         pts = timeline.pts
         frames: Optional[Iterator] = None  # the decoder's frames from the current position
         position = -1  # index of the last frame decoded; -1 right after a seek
@@ -286,7 +289,7 @@ def _read_pyav(info: VideoInfo, indices: Iterable[int], timeline: Timeline,
                     raise VideoError(f'{name}: a decoded frame has a timestamp ({frame.pts}) the packets do not have')
                 if got == index:
                     position = index
-                    yield index, upright(_bgr(frame), info.rotation)
+                    yield index, upright(_bgr(frame, reformatter), info.rotation)
                     break
                 if got < index:
                     position = got

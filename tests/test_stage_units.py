@@ -173,6 +173,19 @@ class FakeInference:
             out.append((np.full((133, 2), 50.0), np.full(133, float(i)), np.full(133, 0.5)))
         return out
 
+    # the engine's split calls: the host side (prepare) and the batched networks
+    def prepare_frame(self, frame):
+        return frame
+
+    def prepare_crop(self, frame, box):
+        return frame, box
+
+    def detect_prepared(self, frames):
+        return self.detect(frames)
+
+    def pose_prepared(self, crops):
+        return self.pose([f for f, _ in crops], [b for _, b in crops])
+
 
 def _indexed_video(tmp_path, frames=45, fps=30.0):
     """A lossless video whose pixel (0, 0) holds the frame index."""
@@ -308,3 +321,18 @@ def test_shards_are_disjoint_cover_everything_and_balance():
     assert assign_shards(list(reversed(segments)), 3) == assign_shards(segments, 3)  # order-free
     with pytest.raises(ValueError):
         select_shard(segments, 3, 3)
+
+
+def test_local_workers_spread_over_the_gpus(monkeypatch):
+    import torch
+
+    from signpose.models import first_device, worker_devices
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 3)
+    assert worker_devices('cuda:0', 5) == ['cuda:0', 'cuda:1', 'cuda:2', 'cuda:0', 'cuda:1']
+    assert worker_devices('cuda', 2) == ['cuda:0', 'cuda:1']
+    assert worker_devices('cuda:2', 2) == ['cuda:2', 'cuda:2']  # a named GPU is shared
+    assert worker_devices(['cuda:1', 'cuda:2'], 3) == ['cuda:1', 'cuda:2', 'cuda:1']
+    assert worker_devices('cpu', 2) == ['cpu', 'cpu']
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    assert worker_devices('cuda:0', 2) == ['cuda:0', 'cuda:0']
+    assert first_device(['cuda:1', 'cuda:0']) == 'cuda:1' and first_device('cpu') == 'cpu'
