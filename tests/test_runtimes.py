@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, RTMDET_M, RTMW3D_L, npy_files, options, run_stage
+from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options, run_stage
 
 from signpose import runtimes
 from signpose.models import load_detector, load_pose_model
@@ -72,6 +72,30 @@ def test_rtmw3d_l_reproduces_the_reference_in_each_runtime(backend, runtime_cach
     np.testing.assert_allclose(pred.keypoint_scores[0], golden['keypoint_scores'], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(pairs[0].pred_instances.transformed_keypoints, pred.transformed_keypoints)
     assert np.abs(pairs[1].pred_instances.transformed_keypoints - pred.transformed_keypoints).max() > 1
+
+
+def test_rtmw3d_x_gives_the_pytorch_keypoints_in_both_runtimes(runtime_cache, scene):
+    """The other RTMW3D size (no golden output): against the model's own PyTorch forward."""
+    import torch
+    from mmpose.apis import init_model
+
+    from signpose.seeded_weights import seeded_state_dict
+    model = init_model(RTMW3D_X, None, device='cpu')
+    model.load_state_dict(seeded_state_dict(model, 3), strict=True)
+    bbox = np.load(FIXTURES / 'rtmw3d-l_seeded.npz')['bbox']
+    batch = _pose_batch(model, scene, [bbox])
+    with torch.no_grad():
+        expected = model.test_step(batch)[0].pred_instances
+        logits = model.head(model.extract_feat(model.data_preprocessor(batch, False)['inputs']))
+    for backend in BACKENDS:
+        pytest.importorskip(backend)
+        estimator = runtimes.RuntimePoseEstimator(model, _settings(backend, runtime_cache))
+        got = estimator.network.run(model.data_preprocessor(batch, False)['inputs'])
+        for a, b in zip(got, logits):  # two roundings of the same values: measured 3.9e-5 and 8.1e-5 here
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-4)
+        pred = estimator.test_step(batch)[0].pred_instances
+        np.testing.assert_allclose(pred.transformed_keypoints, expected.transformed_keypoints, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(pred.keypoint_depths, expected.keypoint_depths, rtol=0, atol=1e-4)
 
 
 def test_rtmdet_m_reproduces_the_reference_boxes_in_each_runtime(backend, runtime_cache, scene, tmp_path_factory):
