@@ -34,11 +34,16 @@ def print_settings(s) -> None:
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
         f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
         f'batches det {s.DET_BATCH_SIZE or "auto"} / pose {s.POSE_BATCH_SIZE or "auto"}; '
-        f'precision {s.PRECISION}' + (f'; backend {s.BACKEND}' if getattr(s, 'BACKEND', 'pytorch') != 'pytorch' else ''),
+        f'precision {s.PRECISION}{backend_note(s)}',
     ]
     if s.NUM_SHARDS > 1:
         lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
     print('\n'.join(lines + [RULE]), flush=True)
+
+
+def backend_note(s) -> str:
+    backend = getattr(s, 'BACKEND', 'pytorch')
+    return '' if backend == 'pytorch' else f'; backend {backend}'
 
 
 def video_reader(s) -> str:

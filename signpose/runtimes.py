@@ -114,6 +114,8 @@ def weights_digest(model) -> str:
 
 
 def cache_key(model, shape) -> str:
+    """What the exported graph depends on: the model's config dict, its weights, the input shape,
+    the exporter (torch's version, the opset) and this module's way of exporting."""
     config = json.dumps(model.cfg.model.to_dict(), sort_keys=True, default=str)
     parts = [config, weights_digest(model), str(tuple(shape)), torch.__version__, str(OPSET), str(EXPORT_FORMAT)]
     return hashlib.sha256('\n'.join(parts).encode()).hexdigest()
@@ -122,14 +124,14 @@ def cache_key(model, shape) -> str:
 def export_onnx(model, head, shape, path: Path) -> dict:
     """Export the network for inputs (N, *shape) to ``path`` atomically; returns its record."""
     network = ExportedNetwork(model, head).eval()
+    # a batch of two, so that no size the tracer sees as 1 can pass for a constant
     example = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
     start = time.perf_counter()
     # the engine's calls run in inference mode, which tracing cannot record
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the tracer's notes on Python values it treats as constants
-        network(example)  # records the outputs' structure
-        names = [f'out{i}' for i in range(len(flatten_spec_leaves(network.spec)))]
+        names = [f'out{i}' for i in range(len(network(example)))]  # the call records the structure
         torch.onnx.export(network, (example, ), buffer, opset_version=OPSET, dynamo=False,
                           input_names=['inputs'], output_names=names,
                           dynamic_axes={name: {0: 'batch'} for name in ['inputs'] + names})
@@ -141,10 +143,6 @@ def export_onnx(model, head, shape, path: Path) -> dict:
     with atomic_file(record_path(path)) as f:  # written last: a file without its record is incomplete
         f.write(json.dumps(record, indent=1).encode())
     return record
-
-
-def flatten_spec_leaves(spec) -> list:
-    return [None] if spec is None else [leaf for child in spec for leaf in flatten_spec_leaves(child)]
 
 
 def record_path(path: Path) -> Path:
@@ -277,7 +275,7 @@ class RuntimeDetector:
         if not (isinstance(detector, SingleStageDetector) and type(detector).predict is SingleStageDetector.predict
                 and isinstance(head, BaseDenseHead) and type(head).predict is BaseDenseHead.predict):
             raise SetupError(f'BACKEND={settings.BACKEND!r} runs single-stage detectors whose prediction is '
-                             f'features -> head -> predict_by_feat (RTMDet, YOLOX, ...), not {type(detector).__name__}: '
+                             f'features -> head -> predict_by_feat (as RTMDet), not {type(detector).__name__}: '
                              f'use BACKEND=pytorch')
         self.model = detector
         self.network = RuntimeNetwork(detector, head, 'detector', settings, log)

@@ -250,7 +250,8 @@ STAGE_TOLERANCE = dict(x=1e-5, y=1e-5, z=1e-5, visibility=1e-5)
 def test_stage_with_each_backend_finds_the_same_persons_and_coordinates(backend, data, stage_manifest,
                                                                         pytorch_stage, runtime_cache):
     npy = data / f'npy_runtimes_{backend}'
-    result = _stage(data, npy, stage_manifest, BACKEND=backend, RUNTIME_CACHE=runtime_cache)
+    # batches of 2 frames and 4 crops (the PyTorch run: 1 and 4): the runtimes' dynamic batch axis
+    result = _stage(data, npy, stage_manifest, BACKEND=backend, RUNTIME_CACHE=runtime_cache, DET_BATCH_SIZE=2)
     assert f'backend {backend}' in result.stdout and f'network in {backend}' in result.stdout
     assert 'Processed: 3 segments' in result.stdout
     got = npy_files(npy)
