@@ -198,6 +198,7 @@ def test_backend_problems_are_one_line_naming_the_fix(monkeypatch):
     assert runtimes.backend_problem(_settings('pytorch', '.')) is None
     assert 'BACKEND must be' in runtimes.backend_problem(_settings('tensorrt', '.'))
     assert 'fp32 only' in runtimes.backend_problem(_settings('onnxruntime', '.', PRECISION='bf16'))
+    pytest.importorskip('onnxruntime')
     assert runtimes.backend_problem(_settings('onnxruntime', '.')) is None
 
 
