@@ -2,6 +2,7 @@
 # One-command setup: creates .venv in the project and installs the pinned OpenMMLab pose stack.
 #   bash setup.sh            # core stack + test tools
 #   WITH_RAY=1 bash setup.sh # also Ray, for EXECUTOR = "ray"
+#   WITH_RUNTIMES=1 bash setup.sh  # also ONNX Runtime and OpenVINO, for BACKEND = "onnxruntime" / "openvino"
 # Environment knobs:
 #   PYTHON=python3.11        interpreter used to create .venv
 #   TORCH_INDEX_URL=...      e.g. https://download.pytorch.org/whl/cpu for a CPU-only torch wheel,
@@ -83,6 +84,14 @@ fi
 if [ "${WITH_RAY:-0}" = 1 ]; then
   step "ray (optional: EXECUTOR = \"ray\")"
   if ! "$PY" -c 'import ray' 2>/dev/null; then pip_install "ray==2.60.0"; fi
+fi
+
+if [ "${WITH_RUNTIMES:-0}" = 1 ]; then
+  step "onnxruntime 1.31.1, openvino 2026.4.1, onnx 1.23.2 (optional: BACKEND = \"onnxruntime\" / \"openvino\"; numpy stays 1.26.4)"
+  if ! have "onnxruntime==1.31.1" "openvino==2026.4.1" "onnx==1.23.2"; then
+    # numpy named too: the runtimes would otherwise upgrade it to numpy 2, which xtcocotools' wheel cannot use
+    pip_install "onnxruntime==1.31.1" "openvino==2026.4.1" "onnx==1.23.2" "numpy==1.26.4"
+  fi
 fi
 
 step "torchvision: a stand-in with the one class mmpose imports, unless a real one imports"

@@ -58,6 +58,11 @@ DET_BATCH_SIZE = None    # frames per detector call; None: 1 on CPU (fastest the
 POSE_BATCH_SIZE = None   # person crops per pose call; None: 2 on CPU, 64 on CUDA
 DECODE_QUEUE = 64        # decoded frames buffered ahead of inference (bounds memory)
 PRECISION = 'fp32'       # 'fp32' (exact); opt-in: 'fp16' (CUDA autocast) or 'bf16' (CPU autocast)
+BACKEND = 'pytorch'      # runs the two networks: 'pytorch', or on the CPU 'onnxruntime' / 'openvino'
+                         # (faster there; after WITH_RUNTIMES=1 bash setup.sh). Pre- and post-processing
+                         # (BBOX_THR, NMS, the RTMW3D codec) stay the same in every backend.
+RUNTIME_CACHE = f'{ROOT}/models/runtime_cache'  # the networks exported for those runtimes, one file per
+                                                # config, weights and input shape (made at first use)
 
 # ---------------------------------------------------------------- output: 85 of the 133 keypoints
 COCO_WHOLEBODY_IDX = (

@@ -3,6 +3,7 @@
 
     python scripts/benchmark_3b.py                       # 1 s of 640x480 video, fp32, 3 rounds
     python scripts/benchmark_3b.py --seconds 2 --memory --without-speedups --precision bf16
+    python scripts/benchmark_3b.py --backend onnxruntime openvino   # also the engine on those runtimes
 
 Prints frames/s of each, their ratio, seconds per stage (decode, detect, pose, post-process,
 write), peak memory, and the largest difference between the two outputs. Uses the checkpoints
@@ -85,7 +86,7 @@ class TimedInference:
         return getattr(self.inner, name)
 
 
-def time_forward_passes(models, stats) -> None:
+def time_forward_passes(models, stats, runtime_networks=()) -> None:
     """Count the networks' forward passes (feature extraction and head) into stats['forward']."""
     def wrap(owner, name):
         inner = getattr(owner, name)
@@ -107,6 +108,8 @@ def time_forward_passes(models, stats) -> None:
         if head is not None:  # hooks: they also time the engine's own head forward
             head.register_forward_pre_hook(start)
             head.register_forward_hook(stop)
+    for network in runtime_networks:  # BACKEND onnxruntime / openvino: the runtime's calls
+        wrap(network, 'run')
 
 
 def make_video(path, seconds, fps, width, height):
@@ -247,6 +250,8 @@ def main():
     parser.add_argument('--memory', action='store_true',
                         help='also run the engine on a 4x longer segment to compare peak memory')
     parser.add_argument('--skip-reference', action='store_true', help='time the engine only')
+    parser.add_argument('--backend', nargs='*', default=[], choices=['onnxruntime', 'openvino'],
+                        help='also time the engine with its networks in these runtimes (BACKEND)')
     parser.add_argument('--without-speedups', action='store_true',
                         help='also time the engine without its exact rewrites of the networks (signpose/speedups.py)')
     parser.add_argument('--device', help='override DEVICE')
@@ -368,7 +373,18 @@ def run_benchmark(args, settings, device, work: Path):
           f'{torch.get_num_threads()} threads; det batch {settings.DET_BATCH_SIZE}, pose batch '
           f'{settings.POSE_BATCH_SIZE}')
 
-    time_forward_passes(models, FORWARD_STATS)
+    runtime_modes = []
+    for backend in args.backend:  # exported (into a folder of this run when the weights are seeded) before timing
+        from signpose.runtimes import backend_problem
+        runtime = SimpleNamespace(**{**vars(settings), 'BACKEND': backend,
+                                     'RUNTIME_CACHE': settings.RUNTIME_CACHE if real else str(work / 'runtime_cache')})
+        problem = backend_problem(runtime)
+        if problem:
+            print(f'{f"engine ({backend})":<22} skipped: {problem}')
+            continue
+        runtime_modes.append((f'engine ({backend})', process_video, BatchedInference(models, runtime), runtime))
+    time_forward_passes(models, FORWARD_STATS, [n for _, _, infer, _ in runtime_modes
+                                                for n in (infer.det_model.network, infer.pose_model.network)])
     # warm-up: first calls allocate and pick kernels
     warm = SimpleNamespace(**{**vars(settings), 'NPY_DIR': str(work / 'warm')})
     Path(warm.NPY_DIR).mkdir()
@@ -394,6 +410,7 @@ def run_benchmark(args, settings, device, work: Path):
             continue
         reduced = SimpleNamespace(**{**vars(settings), 'PRECISION': precision})
         modes.append((f'engine ({precision})', process_video, BatchedInference(models, reduced), reduced))
+    modes += runtime_modes
 
     # rounds alternate the modes, so that a slow spell of the machine hits them alike; each
     # mode is reported by its fastest round, and the ratio of each round is shown too

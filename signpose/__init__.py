@@ -9,6 +9,7 @@ The data flows manifest -> tasks -> frames -> detection -> pose -> array -> file
     models.py      load RTMDet and RTMW3D (checkpoint checks, device fallback)
     inference.py   detection and pose on batches of frames
     speedups.py    exact rewrites of parts of the networks that the engine switches on
+    runtimes.py    the networks exported to ONNX Runtime or OpenVINO (BACKEND), with their cache
     landmarks.py   one frame's pose -> the (85, 4) row of the output contract
     engine.py      one video and its segments through all of the above
     output.py      atomic .npy writes and the ledger of outcomes

@@ -117,22 +117,33 @@ def load_inference(settings, log=print):
     from .models import for_device, load_models
     models = load_models(settings, log=log)
     settings = for_device(settings, models.device)
-    return settings, BatchedInference(models, settings)
+    return settings, BatchedInference(models, settings, log=log)
 
 
 class BatchedInference:
-    """The engine's calls: pipelines built once, several frames per ``test_step``."""
+    """The engine's calls: pipelines built once, several frames per ``test_step``.
 
-    def __init__(self, models, settings, speedups: bool = True):
+    With BACKEND 'onnxruntime' or 'openvino' the two networks run in that runtime
+    (signpose/runtimes.py) and everything around them stays as here.
+    """
+
+    def __init__(self, models, settings, speedups: bool = True, log=print):
         from mmdet.utils import get_test_pipeline_cfg
         self.models = models
         self.settings = settings
+        self.backend = getattr(settings, 'BACKEND', 'pytorch')
+        self.det_model, self.pose_model = models.detector, models.pose  # what ``test_step`` is called on
         det_pipeline = get_test_pipeline_cfg(models.detector.cfg.copy())
         det_pipeline[0].type = 'mmdet.LoadImageFromNDArray'
         self.det_pipeline = Compose(det_pipeline)
         self.pose_pipeline = Compose(models.pose.cfg.test_dataloader.dataset.pipeline)
         self.pose_meta = models.pose.dataset_meta
         self.pruned_cfgs = raised_score_thresholds(models.detector, settings.BBOX_THR)
+        if self.backend != 'pytorch':
+            from .runtimes import RuntimeDetector, RuntimePoseEstimator
+            self.det_model = RuntimeDetector(models.detector, settings, log)
+            self.pose_model = RuntimePoseEstimator(models.pose, settings, log)
+            speedups = False  # they rewrite PyTorch modules, which do not run then
         # exact rewrites of parts of the networks (signpose/speedups.py); off: the models as shipped
         self.speedups = Speedups(models.detector, models.pose, models.device, settings.PRECISION, enabled=speedups)
         if settings.PRECISION not in (None, 'fp32') and hasattr(models.detector, 'bbox_head'):
@@ -142,6 +153,10 @@ class BatchedInference:
         if self.cuda:  # page-locked host memory lets the copies to the GPU run asynchronously
             for model in (models.detector, models.pose):
                 model.data_preprocessor._non_blocking = True
+        if self.backend != 'pytorch':  # export or load the networks now, not in the middle of a video
+            frame = np.zeros((480, 640, 3), dtype=np.uint8)
+            self.detect([frame])
+            self.pose([frame], [np.array([0, 0, 640, 480], dtype=np.float32)])
 
     def _inputs(self, tensors):
         return [t.pin_memory() for t in tensors] if self.cuda else list(tensors)
@@ -170,7 +185,7 @@ class BatchedInference:
                      data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
                 swapped_test_cfgs(self.pruned_cfgs), self.speedups.active():
-            samples = self.models.detector.test_step(batch)
+            samples = self.det_model.test_step(batch)
         return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
 
     @torch.inference_mode()
@@ -184,5 +199,5 @@ class BatchedInference:
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = self._inputs(batch['inputs'])
         with precision_context(self.settings.PRECISION, self.models.device), self.speedups.active():
-            samples = self.models.pose.test_step(batch)
+            samples = self.pose_model.test_step(batch)
         return [pose_of(s) for s in samples[:len(data)]]

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from .manifest import ManifestError, read_manifest
 from .models import SetupError, check_setup, first_device
 from .output import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from .runtimes import backend_problem
 from .settings import argument_parser, settings_from_args
 from .shards import select_shard
 from .tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
@@ -33,11 +34,16 @@ def print_settings(s) -> None:
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
         f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
         f'batches det {s.DET_BATCH_SIZE or "auto"} / pose {s.POSE_BATCH_SIZE or "auto"}; '
-        f'precision {s.PRECISION}',
+        f'precision {s.PRECISION}{backend_note(s)}',
     ]
     if s.NUM_SHARDS > 1:
         lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
     print('\n'.join(lines + [RULE]), flush=True)
+
+
+def backend_note(s) -> str:
+    backend = getattr(s, 'BACKEND', 'pytorch')
+    return '' if backend == 'pytorch' else f'; backend {backend}'
 
 
 def video_reader(s) -> str:
@@ -104,7 +110,8 @@ def run(settings) -> int:
     print_settings(settings)
     problems = check_dependencies() or check_setup(settings)
     if not problems:
-        problems = [p for p in (precision_warning(settings), video_backend_problem(settings)) if p]
+        problems = [p for p in (precision_warning(settings), video_backend_problem(settings),
+                                backend_problem(settings)) if p]
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
