@@ -57,6 +57,8 @@ DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not avail
 DET_BATCH_SIZE = None    # frames per detector call; None: 1 on CPU (fastest there), 16 on CUDA
 POSE_BATCH_SIZE = None   # person crops per pose call; None: 2 on CPU, 64 on CUDA
 DECODE_QUEUE = 64        # decoded frames buffered ahead of inference (bounds memory)
+HOST_THREADS = None      # prepare frames and crops in threads beside the networks; None: on CUDA only
+                         # (on the CPU the networks use every core, and such threads slow them)
 PRECISION = 'fp32'       # 'fp32' (exact); opt-in: 'fp16' (CUDA autocast) or 'bf16' (CPU autocast)
 BACKEND = 'pytorch'      # runs the two networks: 'pytorch', or on the CPU 'onnxruntime' / 'openvino'
                          # (faster there; after WITH_RUNTIMES=1 bash setup.sh). Pre- and post-processing

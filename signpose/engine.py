@@ -1,19 +1,21 @@
 """One video and its segments: frames -> detection -> pose -> (T, 85, C) arrays -> files.
 
 ``process_video`` is the engine: it decodes the video once for all of its segments (in a
-background thread, a bounded number of frames ahead, which also runs the detector's test
-pipeline on each frame), runs the detector on batches of frames and the pose model on batches
-of person crops (with the exact rewrites of speedups.py; the crops are cut in another thread as
-soon as a person is found, while the networks run), and writes each segment as soon as its last
+background thread, a bounded number of frames ahead), runs the detector on batches of frames
+and the pose model on batches of person crops (with the exact rewrites of speedups.py), and
+writes each segment as soon as its last
 frame is done. Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops
-and one small array per open segment, whatever the segments' length.
+and one small array per open segment, whatever the segments' length. With HOST_THREADS (by
+default on CUDA) the decode thread also runs the detector's test pipeline on each frame, and
+the pose crops are cut in a thread of their own as soon as a person is found, while the
+networks run.
 
 ``process_video_per_frame`` is the design's per-frame loop, kept as the reference the engine
 is tested and benchmarked against.
 """
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional
@@ -39,6 +41,12 @@ def timed(stats: Optional[dict], key: str):
         yield
     finally:
         stats[key] = stats.get(key, 0.0) + time.perf_counter() - start
+
+
+def host_threads(settings, infer) -> bool:
+    """HOST_THREADS, or (None) whether the networks run on CUDA."""
+    wanted = getattr(settings, 'HOST_THREADS', None)
+    return bool(getattr(infer, 'cuda', False)) if wanted is None else bool(wanted)
 
 
 def timed_call(stats: Optional[dict], key: str, fn, *args):
@@ -133,7 +141,17 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
             wanted[index].append(state)
     width, height = task.info.width, task.info.height
     det_batch, pose_batch = [], []  # (index, frame, detector input) and (index, pose input future)
-    crops = ThreadPoolExecutor(1, thread_name_prefix='crops')  # pose crops while the networks run
+    # On a GPU the host prepares frames and crops in other threads while the networks run; on the
+    # CPU the networks use every core, and threads beside them only slow them down (measured)
+    threads = host_threads(settings, infer)
+    crops = ThreadPoolExecutor(1, thread_name_prefix='crops') if threads else None
+
+    def prepare(fn, *args) -> Future:
+        if crops is not None:
+            return crops.submit(timed_call, stats, 'prepare', fn, *args)
+        done = Future()
+        done.set_result(timed_call(stats, 'prepare', fn, *args))
+        return done
 
     def open_targets(index):
         return [s for s in wanted[index] if not s.multiple]
@@ -160,8 +178,7 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
                 for s in targets:
                     s.resolved += 1  # the row stays zeros
             elif targets:
-                pose_batch.append((index, crops.submit(timed_call, stats, 'prepare', infer.prepare_crop,
-                                                       frame, persons[0])))
+                pose_batch.append((index, prepare(infer.prepare_crop, frame, persons[0])))
                 if len(pose_batch) >= settings.POSE_BATCH_SIZE:
                     run_pose()
         det_batch.clear()
@@ -176,15 +193,16 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
                 yield finish(s, task, settings, stats)
 
     try:
-        # the decode thread also runs the detector's pipeline on each frame
         decoded = timed_frames(read_frames(task.info, sorted(wanted), timeline), stats)
-        prepared = ((index, frame, timed_call(stats, 'prepare', infer.prepare_frame, frame))
-                    for index, frame in decoded)
-        for index, frame, detector_input in prefetch(prepared, settings.DECODE_QUEUE):
+        if threads:  # the decode thread also runs the detector's pipeline on each frame
+            decoded = ((index, frame, timed_call(stats, 'prepare', infer.prepare_frame, frame))
+                       for index, frame in decoded)
+        for index, frame, *detector_input in prefetch(decoded, settings.DECODE_QUEUE):
             for s in wanted[index]:
                 s.delivered += 1
             if open_targets(index):
-                det_batch.append((index, frame, detector_input))
+                det_batch.append((index, frame, detector_input[0] if detector_input else
+                                  timed_call(stats, 'prepare', infer.prepare_frame, frame)))
             if len(det_batch) >= settings.DET_BATCH_SIZE:
                 run_detection()
                 yield from finished(index + 1)
@@ -196,7 +214,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
     except Exception as err:  # recorded per segment; the run goes on with the next video
         yield from failed_outcomes(task, states, err)
     finally:
-        crops.shutdown(wait=True, cancel_futures=True)
+        if crops is not None:
+            crops.shutdown(wait=True, cancel_futures=True)
 
 
 def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[dict] = None

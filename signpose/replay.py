@@ -94,7 +94,7 @@ def _replay_worker(job: dict) -> dict:
                           load_pose_model(job['pose_cfg'], job['pose_ckpt']), 'cpu')
     recorded = torch.load(job['outputs'], weights_only=True)
     replay_networks(models, recorded['detector'], recorded['pose'])
-    settings = SimpleNamespace(**job['settings'])
+    settings = SimpleNamespace(**dict(job['settings'], HOST_THREADS=True))  # as on a GPU
     Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
     infer = BatchedInference(models, settings, speedups=False)
     info = probe(job['video'])

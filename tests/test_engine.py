@@ -35,12 +35,15 @@ def _settings(npy, **overrides):
     return SimpleNamespace(**values)
 
 
-def test_engine_output_equals_the_per_frame_loop(models, tmp_path):
+@pytest.mark.parametrize('host_threads', [False, True], ids=['cpu-inline', 'host-threads'])
+def test_engine_output_equals_the_per_frame_loop(models, tmp_path, host_threads):
     video = write_video(tmp_path / 'v.mp4', 70, 30.0, size=(200, 150), seed=3)
     task = VideoTask('v', probe(video), [Segment('v', 'a', 0.0, 0.9), Segment('v', 'b', 0.6, 1.4),
                                          Segment('v', 'c', 1.8, 2.3)])
     reference = _settings(tmp_path / 'reference')
-    engine = _settings(tmp_path / 'engine', DET_BATCH_SIZE=3, POSE_BATCH_SIZE=4, DECODE_QUEUE=5)
+    # HOST_THREADS: the pipelines in the decode and crop threads, as on a GPU
+    engine = _settings(tmp_path / 'engine', DET_BATCH_SIZE=3, POSE_BATCH_SIZE=4, DECODE_QUEUE=5,
+                       HOST_THREADS=host_threads)
     expected = list(process_video_per_frame(task, ReferenceInference(models, reference), reference))
     got = list(process_video(task, BatchedInference(models, engine), engine))
     assert sorted((o.sentence, o.status, o.frames) for o in got) == \

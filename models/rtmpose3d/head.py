@@ -91,8 +91,10 @@ class RTMW3DHead(BaseHead):
         # ScaleNorm divides each keypoint map by its norm, and after ReLU many maps are almost
         # zero, so the rounding error of these large 7x7 convolutions is magnified. On the CPU,
         # oneDNN's kernels round several times worse here than the im2col + BLAS path
-        # (measured: 1e-4..1e-3 vs 2e-5 off a float64 evaluation), so they use the latter.
-        with torch.backends.mkldnn.flags(enabled=not coarse.device.type == 'cpu'):
+        # (measured: 1e-4..1e-3 vs 2e-5 off a float64 evaluation), so they use the latter. Under
+        # bf16 autocast that path is emulated (measured: 26x slower than fp32): oneDNN it is.
+        exact_fp32 = coarse.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
+        with torch.backends.mkldnn.flags(enabled=not exact_fp32):
             coarse_maps = self.final_layer(coarse)
             upsampled = self.conv_dec(self.ps(coarse))
             fine_maps = self.final_layer2(torch.cat([upsampled, fine], dim=1))
