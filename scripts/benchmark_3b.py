@@ -321,9 +321,9 @@ def run_host_only(args, settings, work: Path):
     for size in args.sizes:
         width, height = (int(v) for v in size.split('x'))
         video = work / f'{size}.mp4'
-        make_video(video, args.seconds * 10 + 0.5, args.fps, width, height)
+        make_video(video, args.seconds * 30 + 0.5, args.fps, width, height)
         job = dict(det_cfg=det_cfg, det_ckpt=det_ckpt, pose_cfg=settings.POSE_MODEL_CONFIG, pose_ckpt=pose_ckpt,
-                   outputs=str(work / 'outputs.pt'), video=str(video), seconds=args.seconds * 10,
+                   outputs=str(work / "outputs.pt"), video=str(video), seconds=args.seconds * 30,
                    settings={**vars(gpu), 'NPY_DIR': str(work / f'host-{size}')})
         rates = {}
         for workers in args.workers:

@@ -35,7 +35,7 @@ def test_host_only_replays_the_networks_and_reports_frames_per_second():
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert re.search(r'recorded the networks\' outputs for \d+ frames and \d+ crops', out), out
-    line = re.search(r'^host side: (\d+) frames/s \(320x240, \d+ cores, 2 worker\(s\); 48 frames in', out, re.M)
+    line = re.search(r'^host side: (\d+) frames/s \(320x240, \d+ cores, 2 worker\(s\); 144 frames in', out, re.M)
     assert line and int(line.group(1)) > 0, out
     assert "outputs: every worker's identical, and the per-frame loop's under the same replay " \
            "(first 24 frames) equal: True" in out, out
