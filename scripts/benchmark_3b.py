@@ -336,7 +336,7 @@ def run_host_only(args, settings, work: Path):
         arrays = [a for r in rates.values() for a in r['arrays']]
         same = all(len(a) == len(arrays[0]) and all(np.array_equal(x, y) for x, y in zip(a, arrays[0]))
                    for a in arrays)
-        replay_networks(models, *torch.load(work / 'outputs.pt', weights_only=True).values())
+        replay_networks(models, recorder.detector, recorder.pose)  # the cycles from their start, as in each worker
         loop = SimpleNamespace(**{**vars(gpu), 'NPY_DIR': str(work / f'loop-{size}')})
         Path(loop.NPY_DIR).mkdir()
         # the loop runs mmdet's full post-processing (thousands of candidates): its first second
