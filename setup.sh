@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # One-command setup: creates .venv in the project and installs the pinned OpenMMLab pose stack.
-#   bash setup.sh            # core stack + test tools
+# Supported Pythons: 3.11, 3.12, 3.13 (PyAV 18.1.0 starts at 3.11; numpy 1.26.4 stops at 3.12).
+#   bash setup.sh            # core stack + test tools, numpy 2
+#   NUMPY=1 bash setup.sh    # the same with numpy 1.26.4 (Python 3.11 and 3.12)
 #   WITH_RAY=1 bash setup.sh # also Ray, for EXECUTOR = "ray"
 #   WITH_RUNTIMES=1 bash setup.sh  # also ONNX Runtime and OpenVINO, for BACKEND = "onnxruntime" / "openvino"
+#   DRY_RUN=1 bash setup.sh  # print what each step would do on this machine; change nothing
 # Environment knobs:
-#   PYTHON=python3.11        interpreter used to create .venv
+#   PYTHON=python3.12        interpreter used to create the venv
+#   VENV=.venv-numpy1        where the venv goes (default .venv)
 #   TORCH_INDEX_URL=...      e.g. https://download.pytorch.org/whl/cpu for a CPU-only torch wheel,
 #                            or https://download.pytorch.org/whl/cu128 for a specific CUDA build
-#   MMCV_FORCE_CUDA=0|1      build mmcv's CUDA ops (default: 1 when nvidia-smi and nvcc are present)
+#   CPU_TORCH=1              keep a CPU build of torch on a machine with an NVIDIA GPU
+#   MMCV_FORCE_CUDA=0|1      build mmcv's CUDA ops (default: 1 when nvidia-smi, nvcc and a CUDA torch are present);
+#                            mmcv's own FORCE_CUDA is read the same way
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
-VENV="$ROOT/.venv"
+VENV=$(realpath -m "${VENV:-$ROOT/.venv}")
 PY="$VENV/bin/python"
+DRY_RUN=${DRY_RUN:-0}
+NUMPY=${NUMPY:-2}
+NUMPY1_VERSION=1.26.4  # NUMPY=1
+NUMPY2_VERSION=2.4.6   # NUMPY=2: the newest numpy 2 with wheels for Python 3.11 to 3.13
+CUDA_DEFAULT_HOME=${CUDA_DEFAULT_HOME:-/usr/local/cuda}  # where CUDA toolkits install themselves (tests move it)
 STEP=""
 trap 'echo; echo "setup.sh: FAILED at step: $STEP"; echo "  fix the error above and run \"bash setup.sh\" again (finished steps are skipped)."' ERR
 
 step() { STEP="$1"; echo "==> $1"; }
-pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
-have() { "$PY" - "$@" <<'PYEOF' 2>/dev/null
+# a deliberate stop: one line, no "FAILED at step" trailer
+die() { trap - ERR; echo "setup.sh: $*" >&2; exit 1; }
+# every command that changes the machine goes through act, so DRY_RUN=1 only prints it
+act() { if [ "$DRY_RUN" = 1 ]; then echo "    (dry run) would run: $*"; else "$@"; fi; }
+pip_install() { act "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+have() { [ -x "$PY" ] && "$PY" - "$@" <<'PYEOF' 2>/dev/null
 import sys
 from importlib.metadata import version, PackageNotFoundError
 for spec in sys.argv[1:]:
@@ -32,48 +47,166 @@ for spec in sys.argv[1:]:
 PYEOF
 }
 
-step "virtual environment (.venv)"
-if [ ! -x "$PY" ]; then
-  "${PYTHON:-python3}" -m venv "$VENV"
-fi
-"$PY" -c 'import sys; assert sys.version_info >= (3, 9), "Python >= 3.9 is required"'
+case "$NUMPY" in
+  1) NUMPY_VERSION=$NUMPY1_VERSION ;;
+  2) NUMPY_VERSION=$NUMPY2_VERSION ;;
+  *) die "NUMPY=$NUMPY is not a choice: use NUMPY=2 (numpy $NUMPY2_VERSION, the default) or NUMPY=1 (numpy $NUMPY1_VERSION)" ;;
+esac
 
-step "build tools (pip, setuptools>=77,<81: mmcv's setup.py imports pkg_resources; wheel, ninja)"
-if ! have "setuptools==80.9.0" || ! "$PY" -c 'import wheel, ninja' 2>/dev/null; then
-  pip_install --upgrade pip "setuptools==80.9.0" wheel ninja
+# An NVIDIA GPU: nvidia-smi is there and lists one
+GPU=""
+if command -v nvidia-smi >/dev/null 2>&1; then GPU=$(nvidia-smi -L 2>/dev/null | head -n 1 | sed 's/ (UUID.*//' || true); fi
+
+step "virtual environment ($VENV)"
+if [ ! -x "$PY" ]; then
+  command -v "${PYTHON:-python3}" >/dev/null 2>&1 \
+    || die "PYTHON=${PYTHON:-python3} is not on PATH: install Python 3.11, 3.12 or 3.13, or name one with PYTHON=python3.12"
+  BASE_PY=${PYTHON:-python3}
+else
+  BASE_PY=$PY
+  if [ -n "${PYTHON:-}" ]; then
+    want=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+      || die "PYTHON=$PYTHON does not run: name an installed interpreter"
+    got=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [ "$want" = "$got" ] || die "$VENV holds Python $got, not PYTHON=$PYTHON ($want): remove it, or give the new one its own folder with VENV=.venv-$want"
+  fi
 fi
+PY_VERSION=$("$BASE_PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+case "$PY_VERSION" in
+  3.11|3.12|3.13) echo "    Python $PY_VERSION (supported: 3.11, 3.12, 3.13)" ;;
+  *) die "Python $PY_VERSION is not supported (3.11, 3.12 or 3.13): pick one with PYTHON=python3.12 (and remove $VENV if it was made with $PY_VERSION)" ;;
+esac
+if [ "$NUMPY" = 1 ] && [ "$PY_VERSION" = 3.13 ]; then
+  die "numpy $NUMPY1_VERSION has no wheel for Python 3.13: use NUMPY=2 (the default), or Python 3.11/3.12 with PYTHON=python3.12"
+fi
+[ -x "$PY" ] || act "$BASE_PY" -m venv "$VENV"
+
+step "build tools (pip, setuptools>=77,<81: mmcv's setup.py imports pkg_resources; wheel, ninja, cython for xtcocotools)"
+if ! have "setuptools==80.9.0" || ! "$PY" -c 'import wheel, ninja, Cython' 2>/dev/null; then
+  pip_install --upgrade pip "setuptools==80.9.0" wheel ninja "cython>=3,<4"
+fi
+
+# torch_info: "version cuda-version-or-empty cuda-available(0|1)", or nothing without torch
+torch_info() { "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda or "-", int(torch.cuda.is_available()))' 2>/dev/null || true; }
+install_torch() {
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then pip_install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
+  else pip_install "torch==2.13.0"; fi
+}
+cpu_torch_line() {
+  echo "torch $1 is a CPU build, but this machine has an NVIDIA GPU ($GPU): install a CUDA build with TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 bash setup.sh (the index for your driver's CUDA), or keep the CPU build with CPU_TORCH=1 bash setup.sh"
+}
 
 step "torch 2.13.0"
 if ! have "torch==2.13.0"; then
-  if [ -n "${TORCH_INDEX_URL:-}" ]; then
-    pip_install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
-  else
-    pip_install "torch==2.13.0"
+  install_torch
+elif [ -n "$GPU" ] && [ "${CPU_TORCH:-0}" != 1 ]; then
+  read -r TV TC _ <<<"$(torch_info)"
+  if [ "$TC" = "-" ]; then
+    # have() ignores the local tag: 2.13.0+cpu passes it, so ask torch itself which build it is
+    echo "    torch $TV is a CPU build and this machine has an NVIDIA GPU: reinstalling torch 2.13.0 from ${TORCH_INDEX_URL:-PyPI (its Linux wheels are CUDA builds)}"
+    act "$PY" -m pip uninstall --disable-pip-version-check -q -y torch
+    install_torch
   fi
 fi
-"$PY" -c 'import torch; print("    torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'
+if [ "$DRY_RUN" = 1 ] && ! have "torch==2.13.0"; then
+  echo "    (dry run) torch is not installed yet: the steps below assume a fresh torch 2.13.0"
+else
+  read -r TV TC TA <<<"$(torch_info)"
+  [ -n "${TV:-}" ] || die "torch does not import in $VENV: run $PY -c 'import torch' to see why, then bash setup.sh again"
+  echo "    torch $TV, $([ "$TC" = "-" ] && echo "CPU build" || echo "CUDA $TC build"), $([ "$TA" = 1 ] && echo "GPU usable" || echo "no usable GPU")"
+  if [ -n "$GPU" ] && [ "$TC" = "-" ] && [ "${CPU_TORCH:-0}" != 1 ] && [ "$DRY_RUN" != 1 ]; then
+    die "$(cpu_torch_line "$TV")"
+  fi
+  if [ -n "$GPU" ] && [ "$TC" != "-" ] && [ "$TA" != 1 ]; then
+    echo "    warning: torch's CUDA $TC build cannot use the GPU here (driver older than CUDA $TC?); the stage would run on the CPU: pick the build for your driver with TORCH_INDEX_URL"
+  fi
+fi
 
-step "pinned runtime dependencies (numpy 1.26.4, opencv-python 4.11.0.86, pandas<3, ...)"
-pip_install -r requirements.txt \
-  || { echo "    could not install requirements.txt; check network access to the package index"; false; }
+step "pinned runtime dependencies (numpy $NUMPY_VERSION, opencv-python 4.11.0.86, pandas<3, ...)"
+if [ "$DRY_RUN" = 1 ]; then
+  pip_install -r requirements.txt "numpy==$NUMPY_VERSION"
+else
+  pip_install -r requirements.txt "numpy==$NUMPY_VERSION" \
+    || { echo "    could not install requirements.txt; check network access to the package index"; false; }
+fi
+
+step "xtcocotools 1.14.3, built here against numpy $NUMPY_VERSION (its wheels are built against numpy 1 and stop at Python 3.11)"
+if ! have "xtcocotools==1.14.3" || ! "$PY" -c 'import xtcocotools.mask' 2>/dev/null; then
+  # --no-cache-dir: pip's wheel cache does not tell numpys apart, and a wheel built against numpy 1
+  # fails to import under numpy 2 ("numpy.dtype size changed")
+  pip_install --no-build-isolation --no-binary xtcocotools --no-cache-dir --no-deps --force-reinstall "xtcocotools==1.14.3"
+fi
+
+# Where nvcc is: PATH, then $CUDA_HOME/bin, then the default toolkit folder; prints "path<TAB>where"
+find_nvcc() {
+  if command -v nvcc >/dev/null 2>&1; then printf '%s\ton PATH\n' "$(command -v nvcc)"; return; fi
+  if [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/nvcc" ]; then printf '%s\tin $CUDA_HOME/bin\n' "$CUDA_HOME/bin/nvcc"; return; fi
+  if [ -x "$CUDA_DEFAULT_HOME/bin/nvcc" ]; then printf '%s\tin %s/bin\n' "$CUDA_DEFAULT_HOME/bin/nvcc" "$CUDA_DEFAULT_HOME"; fi
+}
+# The environment mmcv's build runs in. mmcv 2.1.0's setup.py compiles CUDA ops whenever
+# torch.cuda.is_available() or FORCE_CUDA=1, so without CUDA ops the GPU is hidden from it.
+in_build_env() {
+  if [ "$MMCV_FORCE_CUDA" = 1 ]; then
+    env FORCE_CUDA=1 CUDA_HOME="$NVCC_HOME" PATH="$NVCC_HOME/bin:$PATH" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$@"
+  else
+    env -u FORCE_CUDA CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$@"
+  fi
+}
 
 step "mmcv 2.1.0 from source with its C++ ops (first time: about 10 minutes; later runs use pip's wheel cache)"
 if ! have "mmcv==2.1.0" || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
-  if [ -z "${MMCV_FORCE_CUDA:-}" ]; then
-    if command -v nvidia-smi >/dev/null 2>&1 && command -v nvcc >/dev/null 2>&1; then MMCV_FORCE_CUDA=1; else MMCV_FORCE_CUDA=0; fi
-    TORCH_CUDA=$("$PY" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
-    if [ -n "$TORCH_CUDA" ] && command -v nvidia-smi >/dev/null 2>&1 && ! command -v nvcc >/dev/null 2>&1; then
+  MMCV_FORCE_CUDA=${MMCV_FORCE_CUDA:-${FORCE_CUDA:-}}
+  IFS=$'\t' read -r NVCC NVCC_WHERE <<<"$(find_nvcc)" || true
+  TORCH_CUDA=$("$PY" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
+  if [ -z "$MMCV_FORCE_CUDA" ]; then
+    if [ -n "$GPU" ] && [ -n "${NVCC:-}" ] && [ -n "$TORCH_CUDA" ]; then MMCV_FORCE_CUDA=1; else MMCV_FORCE_CUDA=0; fi
+    if [ -n "$TORCH_CUDA" ] && [ -n "$GPU" ] && [ -z "${NVCC:-}" ]; then
       NVCC_WHEEL=$([ "${TORCH_CUDA%%.*}" = 12 ] && echo nvidia-cuda-nvcc-cu12 || echo nvidia-cuda-nvcc)
-      echo "    NVIDIA GPU but no nvcc: mmcv gets CPU ops only. The stage still runs on the GPU; only the detector's"
-      echo "    NMS (the few boxes above BBOX_THR) runs on the CPU, with mmcv's CPU NMS (the same algorithm)."
+      echo "    NVIDIA GPU but no nvcc (not on PATH, nor in \$CUDA_HOME/bin or $CUDA_DEFAULT_HOME/bin): mmcv gets CPU ops only. The stage"
+      echo "    still runs on the GPU; only the detector's NMS (the few boxes above BBOX_THR) runs on the CPU, with mmcv's CPU NMS."
       echo "    For the CUDA ops: install nvcc for CUDA $TORCH_CUDA (the CUDA toolkit; pip's $NVCC_WHEEL is an untested alternative),"
-      echo "    put it on PATH, then: .venv/bin/pip uninstall -y mmcv && .venv/bin/pip cache remove mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
+      echo "    put it on PATH, then: $VENV/bin/pip uninstall -y mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
     fi
   fi
+  case "$MMCV_FORCE_CUDA" in 0|1) ;; *) die "MMCV_FORCE_CUDA (or FORCE_CUDA) must be 0 or 1, not '$MMCV_FORCE_CUDA'" ;; esac
+  if [ "$MMCV_FORCE_CUDA" = 1 ]; then
+    [ -n "${NVCC:-}" ] || die "MMCV_FORCE_CUDA=1 but no nvcc on PATH, in \$CUDA_HOME/bin or in $CUDA_DEFAULT_HOME/bin: install the CUDA toolkit (nvcc) for CUDA ${TORCH_CUDA:-?}, or build without CUDA ops with MMCV_FORCE_CUDA=0"
+    [ -n "$TORCH_CUDA" ] || die "MMCV_FORCE_CUDA=1 but torch is a CPU build: install a CUDA torch (TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128), or build without CUDA ops with MMCV_FORCE_CUDA=0"
+    NVCC_REAL=$(readlink -f "$NVCC")
+    NVCC_HOME=$(dirname "$(dirname "$NVCC_REAL")")  # torch's build looks for $CUDA_HOME/bin/nvcc
+    NVCC_VERSION=$("$NVCC" --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p' | head -n 1)
+    echo "    nvcc: $NVCC (found $NVCC_WHERE$([ "$NVCC_REAL" != "$NVCC" ] && echo ", which is $NVCC_REAL"); CUDA ${NVCC_VERSION:-unknown}; torch is built with CUDA $TORCH_CUDA)"
+    [ "${NVCC_VERSION%%.*}" = "${TORCH_CUDA%%.*}" ] \
+      || die "nvcc $NVCC is CUDA ${NVCC_VERSION:-unknown} but torch is built with CUDA $TORCH_CUDA and their major versions must match: put nvcc for CUDA ${TORCH_CUDA%%.*} first on PATH, or build without CUDA ops with MMCV_FORCE_CUDA=0"
+  fi
+  # what mmcv's setup.py will decide, asked in the very environment the build gets
+  if [ "$DRY_RUN" = 1 ] && ! "$PY" -c 'import torch' 2>/dev/null; then
+    SEES="(torch not installed yet) -> $([ "$MMCV_FORCE_CUDA" = 1 ] && echo "CUDA and CPU" || echo CPU) ops"
+  else
+  SEES=$(in_build_env "$PY" - 2>/dev/null <<'PYEOF'
+import os, torch
+gpu = torch.cuda.is_available()
+env = {k: os.environ.get(k, 'unset') for k in ('FORCE_CUDA', 'CUDA_VISIBLE_DEVICES', 'CUDA_HOME', 'MAX_JOBS')}
+ops = 'CUDA and CPU' if gpu or env['FORCE_CUDA'] == '1' else 'CPU'
+print(f"torch.cuda.is_available()={gpu} " + ' '.join(f'{k}={v!r}' for k, v in env.items()) + f" -> {ops} ops")
+PYEOF
+  ) \
+    || die "torch does not import in $VENV: run $PY -c 'import torch' to see why"
+  fi
   echo "    CUDA ops: $([ "$MMCV_FORCE_CUDA" = 1 ] && echo yes || echo no)"
-  if [ "$MMCV_FORCE_CUDA" = 1 ]; then export FORCE_CUDA=1; fi
-  MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "$PY" -m pip install --disable-pip-version-check --no-build-isolation --no-deps "mmcv==2.1.0"
+  echo "    the build sees: $SEES"
+  case "$MMCV_FORCE_CUDA:$SEES" in
+    "1:"*"-> CUDA and CPU ops"|"0:"*"-> CPU ops") ;;
+    *) die "mmcv's build would not compile what was announced ($SEES): report this with the lines above" ;;
+  esac
+  # a CUDA build skips pip's wheel cache: it must not pick up a CPU-only wheel built earlier, nor
+  # leave a CUDA wheel there for a CPU-only build to take
+  act in_build_env "$PY" -m pip install --disable-pip-version-check --no-build-isolation --no-deps \
+    $([ "$MMCV_FORCE_CUDA" = 1 ] && echo --no-cache-dir) "mmcv==2.1.0"
+  if [ "$MMCV_FORCE_CUDA" = 1 ] && [ "$DRY_RUN" != 1 ]; then
+    "$PY" -c 'import sys; from mmcv.ops import get_compiling_cuda_version as v; sys.exit(v() == "not available")' \
+      || die "mmcv installed without CUDA ops although they were asked for: $VENV/bin/pip uninstall -y mmcv && $VENV/bin/pip cache remove mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
+  fi
 fi
 
 step "mmdet 3.3.0, mmpose 1.3.2 (without chumpy: it does not build and is never imported)"
@@ -87,28 +220,38 @@ if [ "${WITH_RAY:-0}" = 1 ]; then
 fi
 
 if [ "${WITH_RUNTIMES:-0}" = 1 ]; then
-  step "onnxruntime 1.31.1, openvino 2026.4.1, onnx 1.23.2 (optional: BACKEND = \"onnxruntime\" / \"openvino\"; numpy stays 1.26.4)"
+  step "onnxruntime 1.31.1, openvino 2026.4.1, onnx 1.23.2 (optional: BACKEND = \"onnxruntime\" / \"openvino\"; numpy stays $NUMPY_VERSION)"
   if ! have "onnxruntime==1.31.1" "openvino==2026.4.1" "onnx==1.23.2"; then
-    # numpy named too: the runtimes would otherwise upgrade it to numpy 2, which xtcocotools' wheel cannot use
-    pip_install "onnxruntime==1.31.1" "openvino==2026.4.1" "onnx==1.23.2" "numpy==1.26.4"
+    # numpy named too: pip would otherwise move it to the runtimes' newest numpy
+    pip_install "onnxruntime==1.31.1" "openvino==2026.4.1" "onnx==1.23.2" "numpy==$NUMPY_VERSION"
   fi
 fi
 
 step "torchvision: a stand-in with the one class mmpose imports, unless a real one imports"
 if ! "$PY" -c 'import torchvision' 2>/dev/null; then
-  SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  mkdir -p "$SITE/torchvision"
-  cp signpose/torchvision_shim.py "$SITE/torchvision/__init__.py"
+  SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || echo "$VENV/lib/site-packages")
+  act mkdir -p "$SITE/torchvision"
+  act cp signpose/torchvision_shim.py "$SITE/torchvision/__init__.py"
+fi
+
+if [ "$DRY_RUN" = 1 ]; then
+  STEP="done"
+  echo "==> dry run: nothing was changed"
+  exit 0
 fi
 
 step "check the stack"
 "$PY" -m pip check 2>/dev/null | grep -v -e chumpy -e torchvision || true
-"$PY" - <<'PYEOF'
+"$PY" - "$NUMPY_VERSION" <<'PYEOF'
+import sys
 import mmcv, mmdet, mmengine, mmpose, torch, cv2, numpy
 from mmcv.ops import nms  # the compiled ops
 import mmdet.apis, mmpose.apis  # noqa: F401
+import xtcocotools.mask  # noqa: F401  (built against this numpy)
 print(f"    mmcv {mmcv.__version__}  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "
       f"mmengine {mmengine.__version__}  torch {torch.__version__}  numpy {numpy.__version__}  cv2 {cv2.__version__}")
+if numpy.__version__ != sys.argv[1]:
+    sys.exit(f"setup.sh: numpy is {numpy.__version__}, not {sys.argv[1]}: a package moved it; run bash setup.sh again")
 PYEOF
 STEP="done"
-echo "==> ready: activate with 'source .venv/bin/activate'"
+echo "==> ready: activate with 'source ${VENV#$ROOT/}/bin/activate'"
