@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 TRUST_LIST_NAME = 'TRUSTED_SHA256'
+PICKLED_MULTIARRAY = ('numpy.core.multiarray', 'numpy._core.multiarray')  # numpy 1, numpy 2
 
 
 class UntrustedCheckpointError(RuntimeError):
@@ -30,13 +31,16 @@ class UntrustedCheckpointError(RuntimeError):
 
 def _numpy_safe_globals() -> list:
     """The numpy types that OpenMMLab metadata pickles; they build data, never run code."""
-    from numpy.core import multiarray
+    # taken from what numpy itself pickles with: no import of numpy.core (deprecated in numpy 2)
+    reconstruct = np.ndarray((0, )).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
     dtype_classes = {type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGSUV'}
     dtype_classes.add(type(np.dtype('O')))
-    allowed = [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
-    # checkpoints written with numpy 2 name the same functions under numpy._core
-    allowed += [(multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
-                (multiarray.scalar, 'numpy._core.multiarray.scalar')]
+    allowed = [np.ndarray, np.dtype, *dtype_classes]
+    # a pickle names the two functions by the module they had where it was written: numpy.core
+    # under numpy 1, numpy._core under numpy 2; either loads under either numpy
+    for module in PICKLED_MULTIARRAY:
+        allowed += [(reconstruct, f'{module}._reconstruct'), (scalar, f'{module}.scalar')]
     return allowed
 
 

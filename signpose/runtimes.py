@@ -40,10 +40,10 @@ from .output import atomic_file
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export changes (wrapper, names): older cache files are then not used
 # pinned with the rest of the stack (setup.sh installs them with WITH_RUNTIMES=1); numpy is named so
-# that pip keeps the project's numpy 1 (the runtimes would otherwise pull in numpy 2)
+# that pip keeps the numpy installed (the runtimes would otherwise move it to their newest)
 REQUIREMENTS = {'onnxruntime': 'onnxruntime==1.31.1', 'openvino': 'openvino==2026.4.1'}
 EXPORTER = 'onnx==1.23.2'  # torch.onnx.export writes through it
-NUMPY = 'numpy==1.26.4'
+NUMPY = f'numpy=={np.__version__}'
 
 
 def backend_problem(settings) -> Optional[str]:

@@ -2,13 +2,15 @@
 import argparse
 import os
 import pickle
+import re
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 from conftest import RTMDET_NANO_PERSON, RTMW3D_L
 
-from signpose.checkpoints import (UntrustedCheckpointError, install_safe_checkpoint_loader,
+from signpose.checkpoints import (PICKLED_MULTIARRAY, UntrustedCheckpointError, install_safe_checkpoint_loader,
                                   load_checkpoint_file, trust)
 from signpose.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
@@ -102,3 +104,33 @@ def test_trusting_a_file_by_its_sha256_allows_other_globals(tmp_path):
     torch.save(dict(state_dict={'w': torch.zeros(1)}, meta=dict(args=argparse.Namespace(lr=0.2))), path)
     with pytest.raises(UntrustedCheckpointError):
         load_checkpoint_file(path)
+
+
+def written_by(path, module: str, out):
+    """A copy of checkpoint ``path`` whose pickle names numpy's functions under ``module``, as
+    the numpy that keeps them there writes it (numpy.core: numpy 1, numpy._core: numpy 2)."""
+    pattern = re.compile(rb'c(' + b'|'.join(re.escape(m.encode()) for m in PICKLED_MULTIARRAY) + rb')\n')
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith('/data.pkl'):
+                data, renamed = pattern.subn(b'c' + module.encode() + b'\n', data)
+                assert renamed >= 2  # _reconstruct and scalar, pickled as protocol-2 GLOBALs
+            target.writestr(info, data)
+    return out
+
+
+@pytest.mark.parametrize('module', PICKLED_MULTIARRAY)
+def test_checkpoints_written_under_either_numpy_load_under_this_one(tmp_path, module):
+    path = save_openmmlab_checkpoint({'w': torch.arange(3.0)}, tmp_path / 'c.pth', NUMPY_META)
+    copy = written_by(path, module, tmp_path / 'other.pth')
+    with zipfile.ZipFile(copy) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith('/data.pkl')))
+    assert f'c{module}\n_reconstruct'.encode() in pickled
+    meta = load_checkpoint_file(copy)['meta']['dataset_meta']
+    np.testing.assert_array_equal(meta['sigmas'], NUMPY_META['sigmas'])
+    assert meta['sigmas'].dtype == np.float32 and meta['num_keypoints'] == 3 and meta['mean_area'] == 1.5
+    assert type(meta['num_keypoints']) is np.int64
+    # only these two spellings are allowed: any other module name is refused
+    with pytest.raises(UntrustedCheckpointError):
+        load_checkpoint_file(written_by(path, 'numpy.elsewhere', tmp_path / 'elsewhere.pth'))
