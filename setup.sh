@@ -114,14 +114,17 @@ else
   read -r TV TC TA <<<"$(torch_info)"
   [ -n "${TV:-}" ] || die "torch does not import in $VENV: run $PY -c 'import torch' to see why, then bash setup.sh again"
   echo "    torch $TV, $([ "$TC" = "-" ] && echo "CPU build" || echo "CUDA $TC build"), $([ "$TA" = 1 ] && echo "GPU usable" || echo "no usable GPU")"
-  if [ -n "$GPU" ] && [ "$TC" = "-" ] && [ "${CPU_TORCH:-0}" != 1 ] && [ "$DRY_RUN" != 1 ]; then
-    die "$(cpu_torch_line "$TV")"
+  if [ -n "$GPU" ] && [ "$TC" = "-" ] && [ "${CPU_TORCH:-0}" != 1 ]; then
+    [ "$DRY_RUN" = 1 ] || die "$(cpu_torch_line "$TV")"
+    echo "    (dry run) the steps below decide for this CPU torch; after the reinstall they would see a CUDA build"
   fi
   if [ -n "$GPU" ] && [ "$TC" != "-" ] && [ "$TA" != 1 ]; then
     echo "    warning: torch's CUDA $TC build cannot use the GPU here (driver older than CUDA $TC?); the stage would run on the CPU: pick the build for your driver with TORCH_INDEX_URL"
   fi
 fi
 
+numpy_now() { "$PY" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true; }
+NUMPY_BEFORE=$(numpy_now)
 step "pinned runtime dependencies (numpy $NUMPY_VERSION, opencv-python 4.11.0.86, pandas<3, ...)"
 if [ "$DRY_RUN" = 1 ]; then
   pip_install -r requirements.txt "numpy==$NUMPY_VERSION"
@@ -131,7 +134,8 @@ else
 fi
 
 step "xtcocotools 1.14.3, built here against numpy $NUMPY_VERSION (its wheels are built against numpy 1 and stop at Python 3.11)"
-if ! have "xtcocotools==1.14.3" || ! "$PY" -c 'import xtcocotools.mask' 2>/dev/null; then
+# rebuilt when numpy changed: built against one numpy, it may import under another and still fail
+if ! have "xtcocotools==1.14.3" || ! "$PY" -c 'import xtcocotools.mask' 2>/dev/null || [ "$(numpy_now)" != "$NUMPY_BEFORE" ]; then
   # --no-cache-dir: pip's wheel cache does not tell numpys apart, and a wheel built against numpy 1
   # fails to import under numpy 2 ("numpy.dtype size changed")
   pip_install --no-build-isolation --no-binary xtcocotools --no-cache-dir --no-deps --force-reinstall "xtcocotools==1.14.3"
