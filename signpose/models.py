@@ -21,7 +21,7 @@ def quiet_library_warnings() -> None:
     """The OpenMMLab stack's deprecation notices are not for the stage's users; ours stay."""
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings('ignore', category=category)
-    for message in ('.*pkg_resources', '.*meshgrid', '.*TF32', 'The metainfo config file',
+    for message in ('.*pkg_resources', '.*meshgrid', 'The metainfo config file',
                     'checkpoint is None'):
         warnings.filterwarnings('ignore', message=message)
 
