@@ -39,6 +39,7 @@ ID_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 def encode_clip(path: Path, codec: str, seconds: float, fps: int, width: int, height: int) -> Path:
     """A short real video: a moving block on a textured background, a keyframe every 2 s."""
     import av
+    os.environ.setdefault('SVT_LOG', '1')  # the AV1 encoder's banner: errors only
     background = np.random.default_rng(0).integers(0, 120, (height, width, 3), dtype=np.uint8)
     with av.open(str(path), 'w') as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
@@ -85,7 +86,9 @@ def link_videos(folder: Path, names: list, clips: list) -> None:
 
 def checkpoints(workdir: Path) -> dict:
     """The stage's own checkpoints when present, else seeded stand-ins (made once per workdir)."""
+    from signpose.models import quiet_library_warnings
     from signpose.settings import load_settings
+    quiet_library_warnings()
     settings = load_settings()
     paths = {}
     for kind, key in (('det', 'DET'), ('pose', 'POSE')):

@@ -73,10 +73,10 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     skipped: List[Outcome] = []
     by_video: Dict[str, List[Segment]] = defaultdict(list)
 
-    def skip(segment, reason, detail=''):
-        counts[reason] += 1
-        skipped.append(Outcome(segment.sentence_name, segment.video_name, SKIPPED,
-                               f'{reason}: {detail}' if detail else reason))
+    def skip(segments, reason, detail=''):
+        reason_text = f'{reason}: {detail}' if detail else reason
+        counts[reason] += len(segments)
+        skipped.extend(Outcome(seg.sentence_name, seg.video_name, SKIPPED, reason_text) for seg in segments)
 
     outputs = existing_outputs(settings.NPY_DIR)
     for seg in segments:
@@ -86,9 +86,9 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
         elif previous is not None and previous.is_final() and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1
         elif seg.duration < settings.MIN_SEGMENT_SECONDS:
-            skip(seg, TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')
+            skip([seg], TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')
         elif seg.duration > settings.MAX_SEGMENT_SECONDS:
-            skip(seg, TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
+            skip([seg], TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
         else:
             by_video[seg.video_name].append(seg)
 
@@ -101,19 +101,13 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     low, high = settings.ACCEPT_VIDEO_FPS_WITHIN
     for video_name, video_segments in by_video.items():
         path = paths[video_name]
+        info = infos.get(path)
         if path is None:
-            missing = f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}'
-            for seg in video_segments:
-                skip(seg, VIDEO_MISSING, missing)
-            continue
-        info = infos[path]
-        if isinstance(info, VideoError):
-            for seg in video_segments:
-                skip(seg, VIDEO_UNREADABLE, str(info))
-            continue
-        if not low <= info.fps <= high:
-            for seg in video_segments:
-                skip(seg, FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]')
-            continue
-        tasks.append(VideoTask(video_name, info, sorted(video_segments, key=lambda s: (s.start, s.end))))
+            skip(video_segments, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}')
+        elif isinstance(info, VideoError):
+            skip(video_segments, VIDEO_UNREADABLE, str(info))
+        elif not low <= info.fps <= high:
+            skip(video_segments, FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]')
+        else:
+            tasks.append(VideoTask(video_name, info, sorted(video_segments, key=lambda s: (s.start, s.end))))
     return tasks, skipped, counts

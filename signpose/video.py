@@ -170,6 +170,7 @@ def _probe_pyav(path: Path) -> VideoInfo:
         if not container.streams.video:
             raise VideoError(f'{path.name}: no video stream')
         stream = container.streams.video[0]
+        stream.thread_count = 1  # one frame to decode: the decoder's own threads would cost more than they give
         codec = _codec_name(stream)
         try:
             frame = next(container.decode(stream), None)
