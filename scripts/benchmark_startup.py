@@ -160,12 +160,14 @@ def main():
             (f'{args.present} of {args.videos:,} videos present, rerun', 'present'),
             (f'all {args.videos:,} videos present', 'all'),
         ]
+        print(f'\nload average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)')
         print(f'\n| case | launch to `Manifest:` | launch to `Tasks:` | plan |\n| --- | --- | --- | --- |')
         for title, which in cases:
             result = time_to_plan(dict(common, VIDEO_DIR=workdir / f'videos-{which}',
                                        NPY_DIR=workdir / f'npy-{which}'), args.timeout)
             print(f"| {title} | {result['Manifest:']:.1f} s | **{result['Tasks:']:.1f} s** | "
                   f"{result['Tasks: line']} |", flush=True)
+        print(f'\nload average after: {os.getloadavg()[0]:.1f}')
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
