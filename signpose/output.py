@@ -68,6 +68,7 @@ def save_npy_atomic(path, array: np.ndarray) -> None:
 
 
 LEDGER_BATCH = 10_000  # records per write and fsync (the plan's skips), and per parse when read
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # made once: json.dumps(..., ensure_ascii=False) makes one per call
 
 
 def ledger_path(npy_dir, shard_index: int = 0, num_shards: int = 1) -> Path:
@@ -107,9 +108,6 @@ def ledger_records(file) -> Iterator[dict]:
                     yield json.loads(line)
                 except ValueError:
                     continue  # a line cut by a crash
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False) builds one per call
 
 
 class Ledger:
