@@ -166,7 +166,6 @@ def collector_paused():
     finally:
         if was_enabled:
             gc.enable()
-        gc.freeze()  # they live as long as the run: later collections need not walk them
 
 
 def plan(settings):
