@@ -26,8 +26,9 @@ class StageActor:
         from .inference import load_inference  # sets CPU_THREADS torch threads
         self.settings, self.infer = load_inference(settings, log=lambda *_: None)
 
-    def process(self, task) -> list:
-        from .engine import process_video
+    def process(self, task) -> tuple:
+        """(outcomes, the OutputError that stopped the video or None)."""
+        from .engine import outcomes_until_stop, process_video
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, todo = [], []
         for seg in task.segments:
@@ -38,7 +39,8 @@ class StageActor:
             else:
                 todo.append(seg)
         task.segments = todo
-        return done + list(process_video(task, self.infer, self.settings))
+        outcomes, stop = outcomes_until_stop(process_video(task, self.infer, self.settings))
+        return done + outcomes, stop
 
     def ping(self) -> int:
         return os.getpid()
@@ -90,9 +92,10 @@ def run(tasks, settings) -> Iterator[Outcome]:
     actors = [remote.remote(settings) for _ in range(count)]
     pending = list(reversed(tasks))
     running = {}
+    stop = None  # the first OutputError: no new video is handed out; those running finish
 
     def hand_out(actor):
-        if pending:
+        if pending and stop is None:
             task = pending.pop()
             running[actor.process.remote(task)] = (actor, task)
 
@@ -103,7 +106,8 @@ def run(tasks, settings) -> Iterator[Outcome]:
             [ready], _ = ray.wait(list(running), num_returns=1)
             actor, task = running.pop(ready)
             try:
-                outcomes = ray.get(ready)
+                outcomes, error = ray.get(ready)
+                stop = stop or error
             except ray.exceptions.RayError as err:  # out of restarts, or an error in the actor
                 message = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
                 outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'ray: {message}')
@@ -119,6 +123,8 @@ def run(tasks, settings) -> Iterator[Outcome]:
                         return
             yield from outcomes
             hand_out(actor)
+        if stop is not None:
+            raise stop
     finally:
         for ref in running:
             ray.cancel(ref, force=True)

@@ -107,3 +107,23 @@ def test_killing_an_actor_mid_run_still_does_every_segment_once(data, first_run,
     lines = outcome_lines(npy)
     assert all(lines[(name, 'written')] == 1 for name in GOOD)  # each segment reported once
     assert not any(status == 'failed' for _, status in lines)
+
+
+def test_a_full_disk_stops_a_ray_run_with_what_the_actors_wrote_recorded(data, first_run, ray_cluster, tmp_path):
+    from test_faults import CONTINUES, error_lines, leave_free, small_filesystem, temporary_files
+    mount = tmp_path / 'disk'
+    with small_filesystem(mount):
+        npy = mount / 'npy'
+        npy.mkdir()
+        filler = leave_free(mount, 40 * 1024)  # the ledger and one or two segments
+        args = options(data, npy, EXECUTOR='ray', RAY_ADDRESS='auto')
+        result = run_stage(args)
+        assert result.returncode == 3, result.stdout + result.stderr
+        [error] = error_lines(result.stderr)
+        assert error.startswith(f'ERROR: out of space in {npy} (') and error.endswith(CONTINUES)
+        written = set(npy_files(npy))
+        assert 0 < len(written) < len(GOOD) and not temporary_files(npy)
+        assert {k for k, o in read_ledgers(npy).items() if o.status == 'written'} == written
+        filler.unlink()
+        assert run_stage(args).returncode == 0
+        assert_same_files(npy, first_run[0])
