@@ -18,7 +18,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .landmarks import pose_row
 from .manifest import Segment
 from .output import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, save_npy_atomic
 from .sampling import sample_frames
+from .storage import OutputError, output_error
 from .tasks import VideoTask, output_path
 from .video import Timeline, prefetch, read_frames, read_timeline
 
@@ -102,7 +103,13 @@ def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict]
         return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered)
     path = output_path(settings.NPY_DIR, seg.sentence_name)
     with timed(stats, 'write'):
-        save_npy_atomic(path, state.rows[:state.delivered])
+        try:
+            save_npy_atomic(path, state.rows[:state.delivered])
+        except OSError as err:
+            stop = output_error(err, path)  # a full or unwritable folder stops the run
+            if stop is None:
+                raise
+            raise stop from None
     note = '' if state.delivered == len(state.indices) else \
         f'video ended early: {state.delivered} of {len(state.indices)} frames'
     return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(path))
@@ -211,6 +218,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         if pose_batch:
             run_pose()
         yield from finished(float('inf'))
+    except OutputError:
+        raise
     except Exception as err:  # recorded per segment; the run goes on with the next video
         yield from failed_outcomes(task, states, err)
     finally:
@@ -242,6 +251,20 @@ def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[di
                             settings.ADD_VISIBLE)
                     state.persons = True
             yield finish(state, task, settings, stats)
+        except OutputError:
+            raise
         except Exception as err:
             yield from failed_outcomes(task, [state], err)
+
+
+def outcomes_until_stop(outcomes: Iterator[Outcome]) -> Tuple[List[Outcome], Optional[OutputError]]:
+    """A worker's outcomes of one video, and the OutputError that stopped it, if any: the
+    segments written before it reach the driver's ledger, which then stops the run."""
+    done: List[Outcome] = []
+    try:
+        for outcome in outcomes:
+            done.append(outcome)
+    except OutputError as err:
+        return done, err
+    return done, None
 

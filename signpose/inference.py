@@ -11,18 +11,10 @@ import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 
+from .precision import float32_heads, precision_context
 from .speedups import Speedups
 
 Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
-
-
-def precision_context(precision: str, device: str):
-    """Autocast for the opt-in reduced precisions; fp32 (the default) changes nothing."""
-    if precision in (None, 'fp32'):
-        return contextlib.nullcontext()
-    device_type = 'cuda' if str(device).startswith('cuda') else 'cpu'
-    dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}[precision]
-    return torch.autocast(device_type=device_type, dtype=dtype)
 
 
 def person_boxes(det_sample, cat_id: int, bbox_thr: float) -> np.ndarray:
@@ -84,14 +76,6 @@ def swapped_test_cfgs(pairs: list):
             module.test_cfg = cfg
 
 
-def _outputs_to_float32(module, args, outputs):
-    if isinstance(outputs, torch.Tensor):
-        return outputs.float()
-    if isinstance(outputs, (list, tuple)):
-        return type(outputs)(_outputs_to_float32(module, args, o) for o in outputs)
-    return outputs
-
-
 class ReferenceInference:
     """The per-frame loop of the design: ``inference_detector`` then ``inference_topdown``."""
 
@@ -146,9 +130,6 @@ class BatchedInference:
             speedups = False  # they rewrite PyTorch modules, which do not run then
         # exact rewrites of parts of the networks (signpose/speedups.py); off: the models as shipped
         self.speedups = Speedups(models.detector, models.pose, models.device, settings.PRECISION, enabled=speedups)
-        if settings.PRECISION not in (None, 'fp32') and hasattr(models.detector, 'bbox_head'):
-            # reduced precision for the networks only: box decoding and NMS stay float32
-            models.detector.bbox_head.register_forward_hook(_outputs_to_float32)
         self.cuda = str(models.device).startswith('cuda')
         if self.cuda:  # page-locked host memory lets the copies to the GPU run asynchronously
             for model in (models.detector, models.pose):
@@ -184,6 +165,7 @@ class BatchedInference:
         batch = dict(inputs=self._inputs(d['inputs'] for d in data),
                      data_samples=[d['data_samples'] for d in data])
         with precision_context(self.settings.PRECISION, self.models.device), \
+                float32_heads(self.models.detector, None, self.settings.PRECISION, self.models.device), \
                 swapped_test_cfgs(self.pruned_cfgs), self.speedups.active():
             samples = self.det_model.test_step(batch)
         return [person_boxes(s, self.settings.DET_CAT_ID, self.settings.BBOX_THR) for s in samples]
@@ -198,6 +180,8 @@ class BatchedInference:
         alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = self._inputs(batch['inputs'])
-        with precision_context(self.settings.PRECISION, self.models.device), self.speedups.active():
+        with precision_context(self.settings.PRECISION, self.models.device), \
+                float32_heads(None, self.models.pose, self.settings.PRECISION, self.models.device), \
+                self.speedups.active():
             samples = self.pose_model.test_step(batch)
         return [pose_of(s) for s in samples[:len(data)]]

@@ -1,10 +1,7 @@
 """The caption manifest: a tab-separated table of (video, sentence, start, end) segments."""
-import csv
 import math
 from dataclasses import dataclass
 from typing import List, Tuple
-
-import pandas as pd
 
 TIME_COLUMNS = (('START_REALIGNED', 'END_REALIGNED'), ('START', 'END'))  # first pair found wins
 
@@ -39,34 +36,54 @@ def _seconds(text: str):
     return value if math.isfinite(value) else None
 
 
-def read_manifest(path) -> Tuple[List[Segment], List[BadRow]]:
-    """Read the manifest; rows that cannot be used come back as BadRow with the reason."""
-    bad: List[BadRow] = []
+def read_table(path) -> Tuple[List[str], List[Tuple[int, List[str]]], List[BadRow]]:
+    """(header, [(line number, fields)], rows with more fields than the header).
+
+    A plain split on tabs (no quoting, like csv.QUOTE_NONE): several times faster than pandas'
+    python engine on YouTube-ASL's 610,193 rows. Blank lines are skipped (a line of tabs is a row of
+    empty fields); a row with fewer fields than the header has the missing ones empty.
+    """
     try:
-        table = pd.read_csv(path, sep='\t', dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE,
-                            engine='python', on_bad_lines=lambda fields: bad.append(
-                                BadRow(0, f'{len(fields)} tab-separated fields, not the header\'s')))
+        with open(path, encoding='utf-8-sig', newline='') as f:
+            text = f.read()
     except FileNotFoundError:
         raise ManifestError(f'manifest not found: {path} (set CSV_FILE in configs/extract_mmpose.py '
                             'or pass --cfg-options CSV_FILE=...)') from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise ManifestError(f'manifest {path} is not a readable tab-separated file: {err}') from None
-    table.columns = [c.strip() for c in table.columns]
-    missing = {'VIDEO_NAME', 'SENTENCE_NAME'} - set(table.columns)
-    times = next((pair for pair in TIME_COLUMNS if set(pair) <= set(table.columns)), None)
+    lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+    numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip(' '))
+    header_line = next(numbered, None)
+    if header_line is None:
+        raise ManifestError(f'manifest {path} is not a readable tab-separated file: it is empty')
+    header = [name.strip() for name in header_line[1].split('\t')]
+    rows, bad = [], []
+    for number, line in numbered:
+        fields = line.split('\t')
+        if len(fields) > len(header):
+            bad.append(BadRow(number, f'{len(fields)} tab-separated fields, not the header\'s'))
+            continue
+        rows.append((number, fields + [''] * (len(header) - len(fields))))
+    return header, rows, bad
+
+
+def read_manifest(path) -> Tuple[List[Segment], List[BadRow]]:
+    """Read the manifest; rows that cannot be used come back as BadRow with the reason."""
+    header, rows, bad = read_table(path)
+    missing = {'VIDEO_NAME', 'SENTENCE_NAME'} - set(header)
+    times = next((pair for pair in TIME_COLUMNS if set(pair) <= set(header)), None)
     if missing or times is None:
         raise ManifestError(
             f'manifest {path} needs the columns VIDEO_NAME, SENTENCE_NAME and START/END '
-            f'(or START_REALIGNED/END_REALIGNED); it has: {", ".join(table.columns)}')
+            f'(or START_REALIGNED/END_REALIGNED); it has: {", ".join(header)}')
+    video_at, sentence_at = header.index('VIDEO_NAME'), header.index('SENTENCE_NAME')
+    start_at, end_at = header.index(times[0]), header.index(times[1])
 
     segments: List[Segment] = []
     seen = set()
-    for offset, row in enumerate(table.itertuples(index=False)):
-        line = offset + 2
-        row = row._asdict() if hasattr(row, '_asdict') else dict(zip(table.columns, row))
-        video = str(row.get('VIDEO_NAME', '')).strip()
-        sentence = str(row.get('SENTENCE_NAME', '')).strip()
-        start, end = _seconds(row.get(times[0])), _seconds(row.get(times[1]))
+    for line, fields in rows:
+        video, sentence = fields[video_at].strip(), fields[sentence_at].strip()
+        start, end = _seconds(fields[start_at]), _seconds(fields[end_at])
         if not video or not sentence:
             reason = 'missing VIDEO_NAME or SENTENCE_NAME'
         elif '/' in sentence or '\\' in sentence or sentence.startswith('.'):
@@ -84,4 +101,5 @@ def read_manifest(path) -> Tuple[List[Segment], List[BadRow]]:
             segments.append(Segment(video, sentence, start, end))
             continue
         bad.append(BadRow(line, reason))
+    bad.sort(key=lambda row: row.line)
     return segments, bad

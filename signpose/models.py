@@ -21,7 +21,7 @@ def quiet_library_warnings() -> None:
     """The OpenMMLab stack's deprecation notices are not for the stage's users; ours stay."""
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings('ignore', category=category)
-    for message in ('.*pkg_resources', '.*meshgrid', '.*TF32', 'The metainfo config file',
+    for message in ('.*pkg_resources', '.*meshgrid', 'The metainfo config file',
                     'checkpoint is None'):
         warnings.filterwarnings('ignore', message=message)
 
@@ -87,9 +87,13 @@ def _load_strict(model, checkpoint: str, what: str) -> dict:
 
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
     from mmdet.apis import init_detector
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='checkpoint is None')
+    # the weights are loaded next, so mmdet's "checkpoint is None" says nothing to a user; it calls
+    # warnings.simplefilter('once') first, which beats any filter: recorded, and the others re-issued
+    with warnings.catch_warnings(record=True) as caught:
         model = init_detector(config, None, device='cpu')
+    for warning in caught:
+        if not str(warning.message).startswith('checkpoint is None'):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     meta = _load_strict(model, checkpoint, 'detector').get('meta', {})
     if 'dataset_meta' in meta:
         model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}

@@ -1,10 +1,11 @@
 """Local executor with several workers: a process pool whose initializer loads both models once."""
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Iterator, List
+from typing import Iterator, List, Optional, Tuple
 
 from .models import worker_devices
 from .output import FAILED, Outcome
+from .storage import OutputError
 
 _worker = {}  # per worker process: the loaded inference
 
@@ -17,9 +18,9 @@ def _init_worker(settings, devices) -> None:
     _worker['settings'], _worker['infer'] = load_inference(settings, log=lambda *_: None)
 
 
-def _process(task) -> List[Outcome]:
-    from .engine import process_video
-    return list(process_video(task, _worker['infer'], _worker['settings']))
+def _process(task) -> Tuple[List[Outcome], Optional[OutputError]]:
+    from .engine import outcomes_until_stop, process_video
+    return outcomes_until_stop(process_video(task, _worker['infer'], _worker['settings']))
 
 
 def run(tasks, settings) -> Iterator[Outcome]:
@@ -31,15 +32,24 @@ def run(tasks, settings) -> Iterator[Outcome]:
     with ProcessPoolExecutor(settings.MAX_WORKERS, mp_context=context, initializer=_init_worker,
                              initargs=(settings, devices)) as executor:
         futures = {executor.submit(_process, task): task for task in tasks}
+        stop = None  # the first OutputError: no new video starts; those running finish and are recorded
         try:
             for future in as_completed(futures):
+                if future.cancelled():
+                    continue
                 task = futures[future]
                 try:
-                    outcomes = future.result()
+                    outcomes, error = future.result()
                 except Exception as err:  # a worker died or could not load the models
-                    outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'worker failed: {err}')
-                                for s in task.segments]
+                    outcomes, error = [Outcome(s.sentence_name, s.video_name, FAILED, f'worker failed: {err}')
+                                       for s in task.segments], None
                 yield from outcomes
+                if error is not None and stop is None:
+                    stop = error
+                    for waiting in futures:
+                        waiting.cancel()
+            if stop is not None:
+                raise stop
         except BaseException:
             executor.shutdown(wait=False, cancel_futures=True)
             raise

@@ -26,8 +26,9 @@ class StageActor:
         from .inference import load_inference  # sets CPU_THREADS torch threads
         self.settings, self.infer = load_inference(settings, log=lambda *_: None)
 
-    def process(self, task) -> list:
-        from .engine import process_video
+    def process(self, task) -> tuple:
+        """(outcomes, the OutputError that stopped the video or None)."""
+        from .engine import outcomes_until_stop, process_video
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, todo = [], []
         for seg in task.segments:
@@ -38,7 +39,8 @@ class StageActor:
             else:
                 todo.append(seg)
         task.segments = todo
-        return done + list(process_video(task, self.infer, self.settings))
+        outcomes, stop = outcomes_until_stop(process_video(task, self.infer, self.settings))
+        return done + outcomes, stop
 
     def ping(self) -> int:
         return os.getpid()
@@ -59,26 +61,41 @@ def _connect(settings):
     return ray
 
 
-def run(tasks, settings) -> Iterator[Outcome]:
-    ray = _connect(settings)
-    resources = ray.cluster_resources()
+def gpu_actor_cpus(nodes, actors_per_gpu: int) -> int:
+    """CPUs each GPU actor reserves: a node's cores shared among its GPUs' actors (the node with
+    the fewest cores per GPU decides, so that every GPU can take its actors), at least 1."""
+    ratios = [node['Resources'].get('CPU', 0) / node['Resources']['GPU'] for node in nodes
+              if node.get('Alive', True) and node.get('Resources', {}).get('GPU', 0) > 0]
+    return max(1, int(min(ratios, default=1) // max(1, actors_per_gpu)))
+
+
+def actor_plan(resources: dict, nodes: list, settings):
+    """(number of actors, their Ray resource options, their settings) for this cluster."""
     gpus = int(resources.get('GPU', 0))
     if gpus and first_device(settings.DEVICE).startswith('cuda'):
-        count, options = gpus * max(1, settings.MAX_WORKERS), dict(num_gpus=1 / max(1, settings.MAX_WORKERS))
-        # Ray makes an actor's GPU its only visible one: it is cuda:0 there
-        settings = SimpleNamespace(**dict(vars(settings), DEVICE='cuda:0'))
-    else:
-        cpus = cpu_threads(settings)
-        count, options = max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus)
+        per_gpu = max(1, settings.MAX_WORKERS)
+        cpus = int(settings.CPU_THREADS or gpu_actor_cpus(nodes, per_gpu))
+        # Ray makes an actor's GPU its only visible one: it is cuda:0 there. Its torch threads
+        # (pre- and post-processing) match the CPUs it reserved, beside the decode threads.
+        return gpus * per_gpu, dict(num_gpus=1 / per_gpu, num_cpus=cpus), \
+            SimpleNamespace(**dict(vars(settings), DEVICE='cuda:0', CPU_THREADS=cpus))
+    cpus = cpu_threads(settings)
+    return max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus), settings
+
+
+def run(tasks, settings) -> Iterator[Outcome]:
+    ray = _connect(settings)
+    count, options, settings = actor_plan(ray.cluster_resources(), ray.nodes(), settings)
     count = min(count, len(tasks))
     remote = ray.remote(StageActor).options(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS,
                                             **options)
     actors = [remote.remote(settings) for _ in range(count)]
     pending = list(reversed(tasks))
     running = {}
+    stop = None  # the first OutputError: no new video is handed out; those running finish
 
     def hand_out(actor):
-        if pending:
+        if pending and stop is None:
             task = pending.pop()
             running[actor.process.remote(task)] = (actor, task)
 
@@ -89,7 +106,8 @@ def run(tasks, settings) -> Iterator[Outcome]:
             [ready], _ = ray.wait(list(running), num_returns=1)
             actor, task = running.pop(ready)
             try:
-                outcomes = ray.get(ready)
+                outcomes, error = ray.get(ready)
+                stop = stop or error
             except ray.exceptions.RayError as err:  # out of restarts, or an error in the actor
                 message = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
                 outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'ray: {message}')
@@ -105,6 +123,8 @@ def run(tasks, settings) -> Iterator[Outcome]:
                         return
             yield from outcomes
             hand_out(actor)
+        if stop is not None:
+            raise stop
     finally:
         for ref in running:
             ray.cancel(ref, force=True)

@@ -1,21 +1,27 @@
 """The stage: settings -> checks -> manifest -> tasks -> executor -> outcomes -> summary."""
+import gc
 import sys
 import time
 from collections import Counter
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
-
-from tqdm import tqdm
 
 from .manifest import ManifestError, read_manifest
 from .models import SetupError, check_setup, first_device
 from .output import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from .progress import progress_for
 from .runtimes import backend_problem
 from .settings import argument_parser, settings_from_args
 from .shards import select_shard
+from .storage import OutputError, check_writable, space_warning
 from .tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 
 RULE = '=' * 72
+# exit status: 0 done, 1 some segment failed, 2 something to fix first (setup, manifest, an
+# output folder that cannot be written), 3 out of space (free space, run again: it continues),
+# 130 interrupted
+EXIT_DONE, EXIT_FAILED, EXIT_FIX, EXIT_NO_SPACE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def print_settings(s) -> None:
@@ -115,13 +121,60 @@ def run(settings) -> int:
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
-        return 2
-    Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
+        return EXIT_FIX
+    unwritable = check_writable(settings.NPY_DIR)
+    if unwritable:
+        return stop_for(unwritable)
+    with collector_paused():
+        planned = plan(settings)
+    if isinstance(planned, int):
+        return planned
+    tasks, counts, ledger = planned
+    warning = space_warning(tasks, settings)
+    if warning:
+        print(f'WARNING: {warning}', file=sys.stderr, flush=True)
+
+    summary: Counter = Counter()
+    started = time.time()
+    interrupted, stopped = False, None
+    if tasks:
+        try:
+            run_tasks(tasks, settings, ledger, summary)
+        except SetupError as err:
+            print(f'ERROR: {err}', file=sys.stderr)
+            return EXIT_FIX
+        except OutputError as err:
+            stopped = err
+        except KeyboardInterrupt:
+            interrupted = True
+    print_summary(settings, ledger, counts, summary, time.time() - started, interrupted, stopped)
+    if stopped is not None:
+        return stop_for(stopped)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if any(k.startswith(FAILED) for k in summary) else EXIT_DONE
+
+
+@contextmanager
+def collector_paused():
+    """Start-up makes about two objects per manifest row and ledger line, all kept: the cyclic
+    garbage collector would walk them again and again for nothing (start-up 3x slower)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def plan(settings):
+    """Manifest, shard, ledger and videos -> (tasks, skip counts, ledger), or an exit status."""
     try:
         segments, bad_rows = read_manifest(settings.CSV_FILE)
     except ManifestError as err:
         print(f'ERROR: {err}', file=sys.stderr)
-        return 2
+        return EXIT_FIX
     print(f'Manifest: {len(segments) + len(bad_rows)} rows, {len(bad_rows)} bad')
     for bad in bad_rows[:20]:
         print(f'  bad row{f" (line {bad.line})" if bad.line else ""}: {bad.reason}')
@@ -131,38 +184,46 @@ def run(settings) -> int:
         segments = select_shard(segments, settings.NUM_SHARDS, settings.SHARD_INDEX)
     except ValueError as err:
         print(f'ERROR: {err}', file=sys.stderr)
-        return 2
-
+        return EXIT_FIX
     ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS),
                     known=read_ledgers(settings.NPY_DIR))
     tasks, skipped, counts = plan_tasks(settings, segments, ledger.known)
-    ledger.record_all(skipped)
+    try:
+        ledger.record_all(skipped)
+    except OutputError as err:
+        return stop_for(err)
+    print_plan(tasks, counts)
+    return tasks, counts, ledger
+
+
+def print_plan(tasks, counts) -> None:
     todo = sum(len(t.segments) for t in tasks)
-    print(f'Tasks: {todo} segments to process in {len(tasks)} videos '
-          f'({sum(t.seconds for t in tasks):.1f} s of video)')
+    lines = [f'Tasks: {todo} segments to process in {len(tasks)} videos '
+             f'({sum(t.seconds for t in tasks):.1f} s of video)']
     for reason in (OUTPUT_EXISTS, DONE_IN_LEDGER, *sorted(set(counts) - {OUTPUT_EXISTS, DONE_IN_LEDGER})):
         if counts[reason]:
-            print(f'  Skipped ({reason}): {counts[reason]}')
+            lines.append(f'  Skipped ({reason}): {counts[reason]}')
+    print('\n'.join(lines), flush=True)
 
-    summary: Counter = Counter()
-    started = time.time()
-    interrupted = False
-    if tasks:
-        try:
-            with tqdm(total=todo, unit='seg', dynamic_ncols=True, file=sys.stderr) as bar:
-                for done, outcome in enumerate(outcomes_of(tasks, settings), 1):
-                    ledger.record(outcome)
-                    bar.write(f'[{done}/{todo}] {outcome.sentence}: {describe(outcome, summary)}')
-                    bar.update(1)
-        except SetupError as err:
-            print(f'ERROR: {err}', file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            interrupted = True
-    print_summary(settings, ledger, counts, summary, time.time() - started, interrupted)
-    if interrupted:
-        return 130
-    return 1 if any(k.startswith(FAILED) for k in summary) else 0
+
+def run_tasks(tasks, settings, ledger, summary: Counter) -> None:
+    """Every outcome into the ledger and onto the console, as it comes."""
+    todo = sum(len(t.segments) for t in tasks)
+    progress = progress_for(todo)
+    try:
+        with closing(outcomes_of(tasks, settings)) as outcomes:  # closed: a pool stops with the loop
+            for done, outcome in enumerate(outcomes, 1):
+                ledger.record(outcome)
+                progress.line(f'[{done}/{todo}] {outcome.sentence}: {describe(outcome, summary)}')
+                progress.advance()
+    finally:
+        progress.close()
+
+
+def stop_for(err: OutputError) -> int:
+    """The one line of an output folder that cannot take more, and the exit status."""
+    print(f'ERROR: {err.message()}', file=sys.stderr, flush=True)
+    return EXIT_NO_SPACE if err.out_of_space else EXIT_FIX
 
 
 def describe(outcome: Outcome, summary: Counter) -> str:
@@ -180,11 +241,15 @@ def read_by(outcome: Outcome) -> str:
     return f' [read by {outcome.reader}]' if outcome.reader else ''
 
 
-def print_summary(settings, ledger, counts, summary, elapsed, interrupted) -> None:
+def print_summary(settings, ledger, counts, summary, elapsed, interrupted, stopped=None) -> None:
     frames = summary.pop('frames', 0)
     print(RULE)
-    print('Interrupted: finished segments are saved; run the same command again to continue.'
-          if interrupted else 'Done.')
+    if stopped is not None:
+        print('Stopped: the output folder cannot take more (the error below); finished segments are '
+              'saved and recorded.')
+    else:
+        print('Interrupted: finished segments are saved; run the same command again to continue.'
+              if interrupted else 'Done.')
     print(f'  Processed: {summary.pop("processed", 0)} segments, {frames} frames'
           f'{f" ({frames / elapsed:.1f} frames/s)" if frames and elapsed > 0 else ""}')
     for reason, count in sorted(counts.items()):
@@ -193,7 +258,7 @@ def print_summary(settings, ledger, counts, summary, elapsed, interrupted) -> No
         status, reason = key.split(':', 1)
         print(f'  {status.capitalize()} ({reason}): {count}')
     print(f'  Output folder: {settings.NPY_DIR}  (ledger: {ledger.path.name})')
-    print(RULE)
+    print(RULE, flush=True)
 
 
 def main(argv=None) -> int:

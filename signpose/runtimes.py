@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .checkpoints import sha256_of
-from .models import SetupError, cpu_threads
+from .models import SetupError, cpu_threads, first_device
 from .output import atomic_file
 
 OPSET = 17
@@ -62,7 +62,7 @@ def backend_problem(settings) -> Optional[str]:
                     f'WITH_RUNTIMES=1 bash setup.sh (or: pip install {REQUIREMENTS[backend]} {EXPORTER} {NUMPY})')
     if getattr(settings, 'PRECISION', 'fp32') not in (None, 'fp32'):
         return f'BACKEND={backend!r} runs fp32 only: use PRECISION=fp32 (or BACKEND=pytorch for {settings.PRECISION})'
-    if str(settings.DEVICE).startswith('cuda') and torch.cuda.is_available():
+    if first_device(settings.DEVICE).startswith('cuda') and torch.cuda.is_available():
         return (f"BACKEND={backend!r} runs on the CPU (ONNX Runtime's CUDA provider is not built yet): "
                 f"set DEVICE=cpu, or BACKEND=pytorch on the GPU")
     return None

@@ -1,12 +1,14 @@
 """From manifest segments to work: one task per video, holding the segments still to do."""
+import os
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 from .manifest import Segment
 from .output import SKIPPED, Outcome
-from .video import VideoError, VideoInfo, find_video, probe
+from .video import VideoError, VideoFinder, VideoInfo, probe
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'
@@ -16,6 +18,7 @@ TOO_LONG = 'too long'
 VIDEO_MISSING = 'video missing'
 VIDEO_UNREADABLE = 'video unreadable'
 FPS_OUT_OF_RANGE = 'fps out of range'
+PROBE_THREADS = 8  # videos probed at once: FFmpeg works without the GIL, and network storage waits
 
 
 @dataclass
@@ -34,8 +37,32 @@ def output_path(npy_dir, sentence_name: str) -> Path:
     return Path(npy_dir) / f'{sentence_name}.npy'
 
 
-def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None
-               ) -> Tuple[List[VideoTask], List[Outcome], Counter]:
+def existing_outputs(npy_dir) -> Set[str]:
+    """Names in NPY_DIR, from one listing (a stat per segment costs seconds at YouTube-ASL scale)."""
+    try:
+        with os.scandir(npy_dir) as entries:
+            return {entry.name for entry in entries}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def probe_or_error(path: Path, backend: str) -> Union[VideoInfo, VideoError]:
+    try:
+        return probe(path, backend)
+    except VideoError as err:
+        return err
+
+
+def probe_all(paths: List[Path], backend: str, threads: int = PROBE_THREADS) -> List[Union[VideoInfo, VideoError]]:
+    """Each video's info or its VideoError, in order; ``threads`` at a time."""
+    if threads <= 1 or len(paths) <= 1:
+        return [probe_or_error(path, backend) for path in paths]
+    with ThreadPoolExecutor(threads, thread_name_prefix='probe') as pool:
+        return list(pool.map(probe_or_error, paths, [backend] * len(paths)))
+
+
+def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None,
+               probe_threads: int = PROBE_THREADS) -> Tuple[List[VideoTask], List[Outcome], Counter]:
     """Split segments into video tasks and skips.
 
     Returns the tasks (videos in manifest order), the skipped segments as outcomes (for the
@@ -46,41 +73,41 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     skipped: List[Outcome] = []
     by_video: Dict[str, List[Segment]] = defaultdict(list)
 
-    def skip(segment, reason, detail=''):
-        counts[reason] += 1
-        skipped.append(Outcome(segment.sentence_name, segment.video_name, SKIPPED,
-                               f'{reason}: {detail}' if detail else reason))
+    def skip(segments, reason, detail=''):
+        reason_text = f'{reason}: {detail}' if detail else reason
+        counts[reason] += len(segments)
+        skipped.extend(Outcome(seg.sentence_name, seg.video_name, SKIPPED, reason_text) for seg in segments)
 
+    outputs = existing_outputs(settings.NPY_DIR)
     for seg in segments:
         previous = ledger.get(seg.sentence_name)
-        if output_path(settings.NPY_DIR, seg.sentence_name).exists():
+        if f'{seg.sentence_name}.npy' in outputs:
             counts[OUTPUT_EXISTS] += 1
         elif previous is not None and previous.is_final() and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1
         elif seg.duration < settings.MIN_SEGMENT_SECONDS:
-            skip(seg, TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')
+            skip([seg], TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')
         elif seg.duration > settings.MAX_SEGMENT_SECONDS:
-            skip(seg, TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
+            skip([seg], TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
         else:
             by_video[seg.video_name].append(seg)
+
+    finder = VideoFinder(settings.VIDEO_DIR)
+    paths = {video_name: finder.find(video_name) for video_name in by_video}
+    found = [path for path in paths.values() if path is not None]
+    infos = dict(zip(found, probe_all(found, settings.VIDEO_BACKEND, probe_threads)))
 
     tasks: List[VideoTask] = []
     low, high = settings.ACCEPT_VIDEO_FPS_WITHIN
     for video_name, video_segments in by_video.items():
-        path = find_video(settings.VIDEO_DIR, video_name)
+        path = paths[video_name]
+        info = infos.get(path)
         if path is None:
-            for seg in video_segments:
-                skip(seg, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}')
-            continue
-        try:
-            info = probe(path, settings.VIDEO_BACKEND)
-        except VideoError as err:
-            for seg in video_segments:
-                skip(seg, VIDEO_UNREADABLE, str(err))
-            continue
-        if not low <= info.fps <= high:
-            for seg in video_segments:
-                skip(seg, FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]')
-            continue
-        tasks.append(VideoTask(video_name, info, sorted(video_segments, key=lambda s: (s.start, s.end))))
+            skip(video_segments, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}')
+        elif isinstance(info, VideoError):
+            skip(video_segments, VIDEO_UNREADABLE, str(info))
+        elif not low <= info.fps <= high:
+            skip(video_segments, FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]')
+        else:
+            tasks.append(VideoTask(video_name, info, sorted(video_segments, key=lambda s: (s.start, s.end))))
     return tasks, skipped, counts

@@ -198,5 +198,5 @@ def pytest_configure(config):
     # the OpenMMLab stack's own deprecation noise, not the project's
     for pattern in ('ignore::DeprecationWarning', 'ignore::FutureWarning',
                     'ignore:.*pkg_resources.*:UserWarning', 'ignore:.*meshgrid.*:UserWarning',
-                    'ignore:.*TF32.*:UserWarning', 'ignore:.*dataset_meta or class names.*:UserWarning'):
+                    'ignore:.*dataset_meta or class names.*:UserWarning'):
         config.addinivalue_line('filterwarnings', pattern)

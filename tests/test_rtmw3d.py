@@ -109,3 +109,28 @@ def test_codec_decode_marks_non_positive_scores():
     np.testing.assert_allclose(keypoints[0, 0], [50, 150, 0.0])
     assert scores[0, 0] == 2.0  # the smaller of the x and y maxima
     assert (keypoints[0, 1, :2] == -0.5).all()  # not positive: -1 bins, i.e. -0.5 px
+
+
+def test_decode_where_the_logits_are_equals_the_numpy_decode():
+    """The head reduces the logits with torch (on a GPU: on the device) and decodes the maxima;
+    the result is bit for bit the codec's numpy decode, ties resolved to the first bin alike."""
+    from models.rtmpose3d import SimCC3DLabel
+    from models.rtmpose3d.head import RTMW3DHead
+    codec = dict(type='SimCC3DLabel', input_size=(288, 384, 288), simcc_split_ratio=2.0, root_index=(11, 12))
+    head = RTMW3DHead(in_channels=64, out_channels=133, input_size=(288, 384, 288), in_featuremap_size=(9, 12, 9),
+                      decoder=codec)
+    g = torch.Generator().manual_seed(0)
+    # coarse values: many exact ties of the maximum; some keypoints with no positive score
+    x, y, z = (torch.round(torch.randn(6, 133, n, generator=g) * 2) / 2 for n in (576, 768, 576))
+    x[0, :5] = 1.0  # whole rows tied
+    y[1, :5] = -3.0  # negative maxima: marked -1
+    for dtype in (torch.float32, torch.float16):
+        got = head.decode(tuple(t.to(dtype) for t in (x, y, z)))
+        want_kpts, want_simcc, want_scores = SimCC3DLabel(**{k: v for k, v in codec.items() if k != 'type'}).decode(
+            *(t.to(dtype).float().numpy() for t in (x, y, z)))
+        for i, instance in enumerate(got):
+            assert instance.keypoints.dtype == want_kpts.dtype and instance.keypoint_scores.dtype == want_scores.dtype
+            np.testing.assert_array_equal(instance.keypoints, want_kpts[i:i + 1])
+            np.testing.assert_array_equal(instance.keypoints_simcc, want_simcc[i:i + 1])
+            np.testing.assert_array_equal(instance.keypoint_scores, want_scores[i:i + 1])
+    assert (head.decode((x, y, z))[0].keypoints[0, :5, 0] == 0).all()  # the first of the tied bins

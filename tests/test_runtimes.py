@@ -29,8 +29,8 @@ def runtime_cache(tmp_path_factory):
 
 
 def _settings(backend, cache, **overrides):
-    return SimpleNamespace(**dict(vars(load_settings()), BACKEND=backend, RUNTIME_CACHE=str(cache),
-                                  DEVICE='cpu', CPU_THREADS=2, **overrides))
+    values = dict(vars(load_settings()), BACKEND=backend, RUNTIME_CACHE=str(cache), DEVICE='cpu', CPU_THREADS=2)
+    return SimpleNamespace(**dict(values, **overrides))
 
 
 # ---------------------------------------------------------------- golden cases (tests/fixtures)
@@ -200,6 +200,11 @@ def test_backend_problems_are_one_line_naming_the_fix(monkeypatch):
     assert 'fp32 only' in runtimes.backend_problem(_settings('onnxruntime', '.', PRECISION='bf16'))
     pytest.importorskip('onnxruntime')
     assert runtimes.backend_problem(_settings('onnxruntime', '.')) is None
+    # a list of CUDA devices is checked by its first one, as the stage uses it
+    monkeypatch.setattr(runtimes.torch.cuda, 'is_available', lambda: True)
+    for device in ('cuda:1', ['cuda:0', 'cuda:1']):
+        assert 'runs on the CPU' in runtimes.backend_problem(_settings('onnxruntime', '.', DEVICE=device))
+    assert runtimes.backend_problem(_settings('onnxruntime', '.', DEVICE=['cpu'])) is None
 
 
 def test_missing_runtime_package_stops_the_stage_with_exit_2(data, tmp_path):

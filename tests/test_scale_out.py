@@ -48,6 +48,27 @@ def test_slurm_array_variables_choose_the_shard(data):
     assert load_settings().NUM_SHARDS >= 1
 
 
+def test_gpu_actors_reserve_their_share_of_the_cores():
+    """Each GPU actor reserves the node's cores / (GPUs x actors per GPU) and runs that many threads."""
+    from types import SimpleNamespace
+
+    from signpose.ray_executor import actor_plan
+    nodes = [dict(Alive=True, Resources=dict(CPU=64.0, GPU=8.0)), dict(Alive=True, Resources=dict(CPU=96.0, GPU=8.0)),
+             dict(Alive=True, Resources=dict(CPU=16.0)), dict(Alive=False, Resources=dict(CPU=8.0, GPU=8.0))]
+    resources = dict(CPU=176.0, GPU=16.0)
+    settings = SimpleNamespace(DEVICE='cuda:0', MAX_WORKERS=2, CPU_THREADS=None)
+    count, options, actor = actor_plan(resources, nodes, settings)
+    assert count == 32 and options == dict(num_gpus=0.5, num_cpus=4)  # the 64-core node decides
+    assert actor.CPU_THREADS == 4 and actor.DEVICE == 'cuda:0' and settings.CPU_THREADS is None
+    count, options, actor = actor_plan(resources, nodes, SimpleNamespace(DEVICE=['cuda:0', 'cuda:1'],
+                                                                         MAX_WORKERS=1, CPU_THREADS=3))
+    assert count == 16 and options == dict(num_gpus=1.0, num_cpus=3) and actor.CPU_THREADS == 3
+    # without GPUs (or DEVICE on the CPU) actors take CPU_THREADS cores each
+    count, options, actor = actor_plan(dict(CPU=8.0), nodes[2:3], SimpleNamespace(DEVICE='cpu', MAX_WORKERS=1,
+                                                                                  CPU_THREADS=2))
+    assert count == 4 and options == dict(num_cpus=2) and actor.CPU_THREADS == 2
+
+
 @pytest.fixture(scope='module')
 def ray_cluster():
     ray = pytest.importorskip('ray')
@@ -86,3 +107,23 @@ def test_killing_an_actor_mid_run_still_does_every_segment_once(data, first_run,
     lines = outcome_lines(npy)
     assert all(lines[(name, 'written')] == 1 for name in GOOD)  # each segment reported once
     assert not any(status == 'failed' for _, status in lines)
+
+
+def test_a_full_disk_stops_a_ray_run_with_what_the_actors_wrote_recorded(data, first_run, ray_cluster, tmp_path):
+    from test_faults import CONTINUES, error_lines, leave_free, small_filesystem, temporary_files
+    mount = tmp_path / 'disk'
+    with small_filesystem(mount):
+        npy = mount / 'npy'
+        npy.mkdir()
+        filler = leave_free(mount, 40 * 1024)  # the ledger and one or two segments
+        args = options(data, npy, EXECUTOR='ray', RAY_ADDRESS='auto')
+        result = run_stage(args)
+        assert result.returncode == 3, result.stdout + result.stderr
+        [error] = error_lines(result.stderr)
+        assert error.startswith(f'ERROR: out of space in {npy} (') and error.endswith(CONTINUES)
+        written = set(npy_files(npy))
+        assert 0 < len(written) < len(GOOD) and not temporary_files(npy)
+        assert {k for k, o in read_ledgers(npy).items() if o.status == 'written'} == written
+        filler.unlink()
+        assert run_stage(args).returncode == 0
+        assert_same_files(npy, first_run[0])

@@ -123,10 +123,18 @@ def test_unknown_setting_is_an_error(data, tmp_path):
     assert result.returncode != 0 and 'BBOX_TRH' in result.stderr
 
 
-def test_process_pool_of_two_workers_gives_the_same_segments(data, first_run):
+def test_process_pool_of_two_workers_gives_the_same_segments_and_a_clean_log(data, first_run):
     npy = data / 'npy_pool'
-    result = run_stage(options(data, npy, MAX_WORKERS=2))
-    assert result.returncode == 0, result.stdout + result.stderr
+    log = data / 'pool.log'
+    with open(log, 'w') as f:  # as under Slurm: stdout and stderr into one file
+        result = subprocess.run([sys.executable, SCRIPT, *options(data, npy, MAX_WORKERS=2)], cwd=ROOT,
+                                stdout=f, stderr=subprocess.STDOUT, timeout=900)
+    text = log.read_text()
+    assert result.returncode == 0, text
+    lines = text.splitlines()
+    assert '\r' not in text and all(line.strip() for line in lines)  # no redraws, no blank lines
+    assert sum(line.startswith('[') and '/5] ' in line for line in lines) == 5 and 'Processed: 5 segments' in text
+    assert 'checkpoint is None' not in text and 'Warning' not in text  # nothing a user need not read
     expected, got = npy_files(first_run[0]), npy_files(npy)
     assert set(got) == set(expected)
     for name in expected:  # one torch thread per worker instead of two: equal up to float rounding

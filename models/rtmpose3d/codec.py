@@ -64,9 +64,17 @@ class SimCC3DLabel(BaseKeypointCodec):
         """
         if x.ndim == 2:
             x, y, z = x[None], y[None], z[None]
-        # The argmax of each axis; a keypoint whose score is not positive is marked -1.
-        locs = np.stack([x.argmax(-1), y.argmax(-1), z.argmax(-1)], axis=-1).astype(np.float32)
-        scores = np.minimum(x.max(-1), y.max(-1))
+        locations = np.stack([x.argmax(-1), y.argmax(-1), z.argmax(-1)], axis=-1)
+        return self.decode_maxima(locations, np.minimum(x.max(-1), y.max(-1)))
+
+    def decode_maxima(self, locations: np.ndarray,
+                      scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rest of ``decode`` from the logits' argmax per axis (N, K, 3) and the smaller of
+        the x and y maxima (N, K): all the decoding needs of the logits, so that a head on a
+        GPU can reduce them there and copy back only these."""
+        # a keypoint whose score is not positive is marked -1
+        locs = np.asarray(locations).astype(np.float32)
+        scores = np.asarray(scores)
         locs[scores <= 0.] = -1
 
         keypoints = locs / self.simcc_split_ratio
