@@ -235,8 +235,12 @@ step "torchvision: a stand-in with the one class mmpose imports, unless a real o
 if ! "$PY" -c 'import torchvision' 2>/dev/null; then
   SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || echo "$VENV/lib/site-packages")
   act mkdir -p "$SITE/torchvision"
-  act cp signpose/torchvision_shim.py "$SITE/torchvision/__init__.py"
+  act cp scripts/torchvision_stub.py "$SITE/torchvision/__init__.py"
 fi
+
+step "signpose: this project as a package (editable: the checkout is the code), with its console commands"
+# --no-deps: everything it needs is installed above, pinned; no build isolation: offline-safe
+pip_install --no-deps --no-build-isolation -e "$ROOT"
 
 if [ "$DRY_RUN" = 1 ]; then
   STEP="done"
@@ -251,6 +255,7 @@ import sys
 import mmcv, mmdet, mmengine, mmpose, torch, cv2, numpy
 from mmcv.ops import nms  # the compiled ops
 import mmdet.apis, mmpose.apis  # noqa: F401
+import signpose.run.stage  # noqa: F401  (the project, installed)
 import xtcocotools.mask  # noqa: F401  (built against this numpy)
 print(f"    mmcv {mmcv.__version__}  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "
       f"mmengine {mmengine.__version__}  torch {torch.__version__}  numpy {numpy.__version__}  cv2 {cv2.__version__}")

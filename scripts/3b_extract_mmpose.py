@@ -9,11 +9,8 @@ Exit status: 0 done, 1 some segment failed, 2 something to fix first, 3 out of s
 (free space, then run the same command: it continues), 130 interrupted.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from signpose.runner import main  # noqa: E402
+from signpose.run.stage import main
 
 if __name__ == '__main__':
     sys.exit(main())

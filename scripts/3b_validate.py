@@ -9,11 +9,8 @@ failing files with their reasons, skipped / failed segments from the ledger).
 Exit status: 0 all files pass, 1 some file breaks the contract, 2 the check cannot run.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from signpose.validate import main  # noqa: E402
+from signpose.qa.validate import main
 
 if __name__ == '__main__':
     sys.exit(main())

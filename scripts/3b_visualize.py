@@ -10,11 +10,8 @@ sheet) and SENTENCE_NAME_wrist_z.png (wrist depth over time). Exit status 2 when
 its .npy or its video cannot be found.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from signpose.visualize import main  # noqa: E402
+from signpose.qa.visualize import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -106,7 +106,8 @@ run() {
   mkdir -p "$SITE"
   : >"$LOG"
   # the kit's packages come first; the machine's own (torch, numpy, OpenCV) stay as they are
-  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+  # and the project itself (this checkout) is imported from where it lies
+  export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
   local begin
   begin=$(now)
   timed "install the kit's wheels" install_wheels \

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the project on sys.path, seeded checkpoints, small real videos."""
+"""Shared test fixtures: seeded checkpoints, small real videos (the package: pip install -e .)."""
 import json
 import os
 import subprocess
@@ -11,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
-sys.path.insert(0, str(ROOT))
 
 MODEL_CONFIGS = ROOT / 'models' / 'configs'
 RTMW3D_L = str(MODEL_CONFIGS / 'rtmw3d-l_8xb64_cocktail14-384x288.py')
@@ -145,7 +144,7 @@ MANIFEST_ROWS = [f'{v}\t{s}\t{a}\t{b}' for s, (v, a, b) in GOOD.items()] + [
 
 @pytest.fixture(scope='session')
 def data(tmp_path_factory):
-    from signpose.seeded_weights import make_seeded_checkpoint
+    from signpose.nets.seeded_weights import make_seeded_checkpoint
     d = tmp_path_factory.mktemp('e2e')
     (d / 'videos').mkdir()
     for name, fps, frames in VIDEOS:

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
-from signpose.checkpoints import install_safe_checkpoint_loader
-from signpose.engine import process_video, process_video_per_frame
-from signpose.inference import BatchedInference, ReferenceInference
-from signpose.manifest import Segment
-from signpose.models import LoadedModels, load_detector, load_pose_model
-from signpose.seeded_weights import make_seeded_checkpoint
-from signpose.settings import load_settings
-from signpose.tasks import VideoTask
-from signpose.video import probe
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.engine.batched import process_video, process_video_per_frame
+from signpose.nets.inference import BatchedInference, ReferenceInference
+from signpose.data.manifest import Segment
+from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
+from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.config import load_settings
+from signpose.data.tasks import VideoTask
+from signpose.data.video import probe
 
 
 @pytest.fixture(scope='module')

@@ -27,16 +27,16 @@ import pytest
 import torch
 from conftest import FIXTURES, RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
-from signpose.checkpoints import install_safe_checkpoint_loader
-from signpose.engine import process_video, process_video_per_frame
-from signpose.inference import BatchedInference, ReferenceInference
-from signpose.manifest import Segment
-from signpose.models import LoadedModels, for_device, load_detector, load_pose_model
-from signpose.precision import precision_context
-from signpose.seeded_weights import make_seeded_checkpoint
-from signpose.settings import load_settings
-from signpose.tasks import VideoTask
-from signpose.video import probe
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.engine.batched import process_video, process_video_per_frame
+from signpose.nets.inference import BatchedInference, ReferenceInference
+from signpose.data.manifest import Segment
+from signpose.nets.loading import LoadedModels, for_device, load_detector, load_pose_model
+from signpose.nets.precision import precision_context
+from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.config import load_settings
+from signpose.data.tasks import VideoTask
+from signpose.data.video import probe
 
 DEVICE = os.environ.get('GPU_TESTS_DEVICE', 'cuda:0')
 CUDA = DEVICE.startswith('cuda')
@@ -161,7 +161,7 @@ def test_fp16_stays_within_its_bounds_of_fp32(models, video_task, engine_fp32, t
 
 @cuda_only
 def test_nms_fallback_on_the_device_keeps_the_same_persons(models, tmp_path, scene, monkeypatch):
-    from signpose import nms_fallback
+    from signpose.nets import nms_fallback
     nms_module = importlib.import_module('mmcv.ops.nms')
     monkeypatch.setattr(nms_module, 'ext_module', nms_module.ext_module)  # restored after the test
     settings = _settings(tmp_path)

@@ -14,8 +14,9 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from signpose import models, nms_fallback
-from signpose.nms_fallback import (MISSING_IMPLEMENTATION, CpuNmsExt, cuda_nms_works,
+from signpose.nets import loading as models
+from signpose.nets import nms_fallback
+from signpose.nets.nms_fallback import (MISSING_IMPLEMENTATION, CpuNmsExt, cuda_nms_works,
                                    ensure_device_nms, use_cpu_nms_for_cuda)
 
 CUDA = torch.device('cuda', 0)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from signpose.precision import float32_heads, ieee_fp32, precision_context
+from signpose.nets.precision import float32_heads, ieee_fp32, precision_context
 
 
 def _tf32_state():
@@ -34,7 +34,7 @@ def rtmw3d_head():
     from mmengine.config import Config
     from mmpose.registry import MODELS
     from conftest import RTMW3D_L
-    import models.rtmpose3d  # noqa: F401  (registers the head)
+    import signpose.nets.rtmw3d  # noqa: F401  (registers the head)
     head = MODELS.build(Config.fromfile(RTMW3D_L).model.head).eval()
     torch.manual_seed(0)
     feats = (torch.randn(2, 512, 24, 18), torch.randn(2, 1024, 12, 9))

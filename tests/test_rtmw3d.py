@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import FIXTURES, RTMW3D_L, RTMW3D_X, shapes_of, state_dict_manifest
 
-from signpose.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
+from signpose.nets.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
 
 @pytest.fixture(scope='module')
@@ -99,7 +99,7 @@ def test_checkpoint_file_gives_the_same_result_as_the_state_dict(tmp_path, golde
 
 
 def test_codec_decode_marks_non_positive_scores():
-    from models.rtmpose3d import SimCC3DLabel
+    from signpose.nets.rtmw3d import SimCC3DLabel
     codec = SimCC3DLabel(input_size=(288, 384, 288), simcc_split_ratio=2.0, root_index=(11, 12))
     x = np.full((1, 2, 576), -1.0, dtype=np.float32)
     y = np.full((1, 2, 768), -1.0, dtype=np.float32)
@@ -114,8 +114,8 @@ def test_codec_decode_marks_non_positive_scores():
 def test_decode_where_the_logits_are_equals_the_numpy_decode():
     """The head reduces the logits with torch (on a GPU: on the device) and decodes the maxima;
     the result is bit for bit the codec's numpy decode, ties resolved to the first bin alike."""
-    from models.rtmpose3d import SimCC3DLabel
-    from models.rtmpose3d.head import RTMW3DHead
+    from signpose.nets.rtmw3d import SimCC3DLabel
+    from signpose.nets.rtmw3d.head import RTMW3DHead
     codec = dict(type='SimCC3DLabel', input_size=(288, 384, 288), simcc_split_ratio=2.0, root_index=(11, 12))
     head = RTMW3DHead(in_channels=64, out_channels=133, input_size=(288, 384, 288), in_featuremap_size=(9, 12, 9),
                       decoder=codec)

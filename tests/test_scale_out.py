@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import GOOD, ROOT, SCRIPT, npy_files, options, run_stage
 
-from signpose.output import read_ledgers
+from signpose.output.ledger import read_ledgers
 
 
 def assert_same_files(folder, reference):
@@ -39,9 +39,9 @@ def test_three_shards_give_the_files_and_outcomes_of_a_local_run(data, first_run
 
 
 def test_slurm_array_variables_choose_the_shard(data):
-    from signpose.settings import load_settings
+    from signpose.config import load_settings
     env = dict(SLURM_ARRAY_TASK_COUNT='4', SLURM_ARRAY_TASK_ID='3', SLURM_ARRAY_TASK_MIN='1')
-    code = 'from signpose.settings import load_settings; s = load_settings(); print(s.NUM_SHARDS, s.SHARD_INDEX)'
+    code = 'from signpose.config import load_settings; s = load_settings(); print(s.NUM_SHARDS, s.SHARD_INDEX)'
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env={**__import__('os').environ, **env},
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ['4', '2']
@@ -52,7 +52,7 @@ def test_gpu_actors_reserve_their_share_of_the_cores():
     """Each GPU actor reserves the node's cores / (GPUs x actors per GPU) and runs that many threads."""
     from types import SimpleNamespace
 
-    from signpose.ray_executor import actor_plan
+    from signpose.run.ray_executor import actor_plan
     nodes = [dict(Alive=True, Resources=dict(CPU=64.0, GPU=8.0)), dict(Alive=True, Resources=dict(CPU=96.0, GPU=8.0)),
              dict(Alive=True, Resources=dict(CPU=16.0)), dict(Alive=False, Resources=dict(CPU=8.0, GPU=8.0))]
     resources = dict(CPU=176.0, GPU=16.0)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import RTMDET_M
 
-from signpose.checkpoints import install_safe_checkpoint_loader
-from signpose.seeded_weights import make_seeded_checkpoint
-from signpose.speedups import Speedups, WindowedBoxBranch, _cascade_steps
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.nets.speedups import Speedups, WindowedBoxBranch, _cascade_steps
 
 
 @pytest.mark.parametrize('library', ['mmdet', 'mmpose'])

@@ -7,8 +7,8 @@ import time
 import numpy as np
 from conftest import GOOD, ROOT, SCRIPT, VIDEOS, npy_files, options, run_stage
 
-from signpose.output import read_ledgers
-from signpose.sampling import sample_frames
+from signpose.output.ledger import read_ledgers
+from signpose.data.sampling import sample_frames
 
 def test_writes_every_good_segment_to_the_contract(first_run):
     npy, result = first_run

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from conftest import write_video
 
-from signpose.engine import process_video, process_video_per_frame
-from signpose.landmarks import empty_row, pose_row
-from signpose.manifest import ManifestError, Segment, read_manifest
-from signpose.output import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers, save_npy_atomic
-from signpose.sampling import sample_frames, segment_frames
-from signpose.settings import load_settings
-from signpose.shards import assign_shards, select_shard
-from signpose.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, \
+from signpose.engine.batched import process_video, process_video_per_frame
+from signpose.engine.landmarks import empty_row, pose_row
+from signpose.data.manifest import ManifestError, Segment, read_manifest
+from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers, save_npy_atomic
+from signpose.data.sampling import sample_frames, segment_frames
+from signpose.config import load_settings
+from signpose.data.shards import assign_shards, select_shard
+from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, \
     VIDEO_UNREADABLE, VideoTask, plan_tasks
-from signpose.video import probe
+from signpose.data.video import probe
 
 
 def settings(tmp_path, **overrides):
@@ -326,7 +326,7 @@ def test_shards_are_disjoint_cover_everything_and_balance():
 def test_local_workers_spread_over_the_gpus(monkeypatch):
     import torch
 
-    from signpose.models import first_device, worker_devices
+    from signpose.nets.loading import first_device, worker_devices
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 3)
     assert worker_devices('cuda:0', 5) == ['cuda:0', 'cuda:1', 'cuda:2', 'cuda:0', 'cuda:1']
     assert worker_devices('cuda', 2) == ['cuda:0', 'cuda:1']

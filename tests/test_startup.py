@@ -5,10 +5,10 @@ import pytest
 from conftest import write_video
 from test_stage_units import settings
 
-from signpose.manifest import Segment, read_manifest
-from signpose.progress import LogProgress, progress_for, progress_line
-from signpose.tasks import FPS_OUT_OF_RANGE, VIDEO_MISSING, VIDEO_UNREADABLE, plan_tasks
-from signpose.video import VIDEO_EXTENSIONS, VideoFinder, find_video
+from signpose.data.manifest import Segment, read_manifest
+from signpose.run.progress import LogProgress, progress_for, progress_line
+from signpose.data.tasks import FPS_OUT_OF_RANGE, VIDEO_MISSING, VIDEO_UNREADABLE, plan_tasks
+from signpose.data.video import VIDEO_EXTENSIONS, VideoFinder, find_video
 
 
 def test_bad_rows_carry_their_line_in_the_file(tmp_path):
@@ -89,5 +89,5 @@ def test_a_bar_only_on_a_terminal():
 
 @pytest.mark.parametrize('seconds, text', [(5, '5 s'), (65, '1 min 05 s'), (3 * 3600 + 120, '3 h 02 min')])
 def test_time_left_reads_naturally(seconds, text):
-    from signpose.progress import duration
+    from signpose.run.progress import duration
     assert duration(seconds) == text

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import CODECS, encode_video, garble_video, index_of
 
-from signpose.sampling import sample_frames, segment_frames
-from signpose.video import VideoError, probe, read_frames, read_timeline, resolve_backend
+from signpose.data.sampling import sample_frames, segment_frames
+from signpose.data.video import VideoError, probe, read_frames, read_timeline, resolve_backend
 
 FRAMES, GOP = 300, 60  # 10 s at 30 fps, a keyframe every 2 s
 # caption-like windows far apart (seeks across the gaps with seek_gap=20), and the last frame

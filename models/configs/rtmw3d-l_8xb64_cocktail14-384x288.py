@@ -1,8 +1,8 @@
 # RTMW3D-L (RTMPose3D), 133 COCO-WholeBody keypoints in 3D, input 288x384. Inference config.
 # Loads the official checkpoint rtmw3d-l_8xb64_cocktail14-384x288-794dbc78_20240626.pth strictly.
-# Needs the project root on sys.path (custom_imports registers models.rtmpose3d into mmpose).
+# custom_imports registers the project's RTMW3D (the installed package signpose) into mmpose.
 default_scope = 'mmpose'
-custom_imports = dict(imports=['models.rtmpose3d'], allow_failed_imports=False)
+custom_imports = dict(imports=['signpose.nets.rtmw3d'], allow_failed_imports=False)
 
 input_w, input_h, input_d = 288, 384, 288
 codec = dict(

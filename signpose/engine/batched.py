@@ -22,13 +22,13 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .landmarks import pose_row
-from .manifest import Segment
-from .output import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, save_npy_atomic
-from .sampling import sample_frames
-from .storage import OutputError, output_error
-from .tasks import VideoTask, output_path
-from .video import Timeline, prefetch, read_frames, read_timeline
+from signpose.engine.landmarks import pose_row
+from signpose.data.manifest import Segment
+from signpose.output.ledger import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, save_npy_atomic
+from signpose.data.sampling import sample_frames
+from signpose.output.storage import OutputError, output_error
+from signpose.data.tasks import VideoTask, output_path
+from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
 
 
 @contextmanager

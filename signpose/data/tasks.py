@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
-from .manifest import Segment
-from .output import SKIPPED, Outcome
-from .video import VideoError, VideoFinder, VideoInfo, probe
+from signpose.data.manifest import Segment
+from signpose.output.ledger import SKIPPED, Outcome
+from signpose.data.video import VideoError, VideoFinder, VideoInfo, probe
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'

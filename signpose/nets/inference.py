@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 
-from .precision import float32_heads, precision_context
-from .speedups import Speedups
+from signpose.nets.precision import float32_heads, precision_context
+from signpose.nets.speedups import Speedups
 
 Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
 
@@ -98,7 +98,7 @@ class ReferenceInference:
 
 def load_inference(settings, log=print):
     """Load both models once for a worker: (settings with batch sizes for the device, inference)."""
-    from .models import for_device, load_models
+    from signpose.nets.loading import for_device, load_models
     models = load_models(settings, log=log)
     settings = for_device(settings, models.device)
     return settings, BatchedInference(models, settings, log=log)
@@ -124,7 +124,7 @@ class BatchedInference:
         self.pose_meta = models.pose.dataset_meta
         self.pruned_cfgs = raised_score_thresholds(models.detector, settings.BBOX_THR)
         if self.backend != 'pytorch':
-            from .runtimes import RuntimeDetector, RuntimePoseEstimator
+            from signpose.nets.runtimes import RuntimeDetector, RuntimePoseEstimator
             self.det_model = RuntimeDetector(models.detector, settings, log)
             self.pose_model = RuntimePoseEstimator(models.pose, settings, log)
             speedups = False  # they rewrite PyTorch modules, which do not run then

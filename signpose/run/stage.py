@@ -7,15 +7,15 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .manifest import ManifestError, read_manifest
-from .models import SetupError, check_setup, first_device
-from .output import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
-from .progress import progress_for
-from .runtimes import backend_problem
-from .settings import argument_parser, settings_from_args
-from .shards import select_shard
-from .storage import OutputError, check_writable, space_warning
-from .tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
+from signpose.data.manifest import ManifestError, read_manifest
+from signpose.nets.loading import SetupError, check_setup, first_device
+from signpose.output.ledger import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from signpose.run.progress import progress_for
+from signpose.nets.runtimes import backend_problem
+from signpose.config import argument_parser, settings_from_args
+from signpose.data.shards import select_shard
+from signpose.output.storage import OutputError, check_writable, space_warning
+from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 
 RULE = '=' * 72
 # exit status: 0 done, 1 some segment failed, 2 something to fix first (setup, manifest, an
@@ -53,7 +53,7 @@ def backend_note(s) -> str:
 
 
 def video_reader(s) -> str:
-    from .video import have_pyav
+    from signpose.data.video import have_pyav
     if s.VIDEO_BACKEND == 'auto':
         return 'PyAV (auto)' if have_pyav() else 'OpenCV (auto: PyAV is not installed, so no AV1)'
     return s.VIDEO_BACKEND
@@ -72,7 +72,7 @@ def precision_warning(settings):
 
 
 def video_backend_problem(settings):
-    from .video import VideoError, resolve_backend
+    from signpose.data.video import VideoError, resolve_backend
     try:
         resolve_backend(settings.VIDEO_BACKEND)
     except (ValueError, VideoError) as err:
@@ -93,19 +93,19 @@ def check_dependencies() -> list:
 def local_outcomes(tasks, settings) -> Iterator[Outcome]:
     """MAX_WORKERS <= 1: this process; more: a process pool whose workers load the models once."""
     if settings.MAX_WORKERS <= 1:
-        from .engine import process_video
-        from .inference import load_inference
+        from signpose.engine.batched import process_video
+        from signpose.nets.inference import load_inference
         settings, infer = load_inference(settings)
         for task in tasks:
             yield from process_video(task, infer, settings)
         return
-    from . import pool
+    from signpose.run import pool
     yield from pool.run(tasks, settings)
 
 
 def outcomes_of(tasks, settings) -> Iterator[Outcome]:
     if settings.EXECUTOR == 'ray':
-        from . import ray_executor
+        from signpose.run import ray_executor
         return ray_executor.run(tasks, settings)
     if settings.EXECUTOR != 'local':
         raise SetupError(f"EXECUTOR must be 'local' or 'ray', not {settings.EXECUTOR!r}")
@@ -262,7 +262,7 @@ def print_summary(settings, ledger, counts, summary, elapsed, interrupted, stopp
 
 
 def main(argv=None) -> int:
-    from .models import quiet_library_warnings
+    from signpose.nets.loading import quiet_library_warnings
     quiet_library_warnings()
     parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
     args = parser.parse_args(argv)

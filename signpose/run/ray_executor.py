@@ -12,9 +12,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .models import SetupError, cpu_threads, first_device
-from .output import FAILED, WRITTEN, Outcome
-from .tasks import output_path
+from signpose.nets.loading import SetupError, cpu_threads, first_device
+from signpose.output.ledger import FAILED, WRITTEN, Outcome
+from signpose.data.tasks import output_path
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
 
@@ -23,12 +23,12 @@ class StageActor:
     """Holds both models; processes one video per call."""
 
     def __init__(self, settings):
-        from .inference import load_inference  # sets CPU_THREADS torch threads
+        from signpose.nets.inference import load_inference  # sets CPU_THREADS torch threads
         self.settings, self.infer = load_inference(settings, log=lambda *_: None)
 
     def process(self, task) -> tuple:
         """(outcomes, the OutputError that stopped the video or None)."""
-        from .engine import outcomes_until_stop, process_video
+        from signpose.engine.batched import outcomes_until_stop, process_video
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, todo = [], []
         for seg in task.segments:
@@ -53,11 +53,8 @@ def _connect(settings):
         raise SetupError('EXECUTOR="ray" needs Ray: install it with "WITH_RAY=1 bash setup.sh" '
                          '(or: pip install ray==2.60.0)') from None
     if not ray.is_initialized():
-        # workers import the project from its root (a shared file system on a cluster)
-        env = dict(env_vars=dict(PYTHONPATH=os.pathsep.join(
-            p for p in (settings.ROOT, os.environ.get('PYTHONPATH', '')) if p)))
-        ray.init(address=settings.RAY_ADDRESS, runtime_env=env, log_to_driver=False,
-                 include_dashboard=False)
+        # workers import the installed package (pip install -e . on a shared file system)
+        ray.init(address=settings.RAY_ADDRESS, log_to_driver=False, include_dashboard=False)
     return ray
 
 

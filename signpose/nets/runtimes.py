@@ -33,9 +33,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .checkpoints import sha256_of
-from .models import SetupError, cpu_threads, first_device
-from .output import atomic_file
+from signpose.nets.checkpoints import sha256_of
+from signpose.nets.loading import SetupError, cpu_threads, first_device
+from signpose.output.ledger import atomic_file
 
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export changes (wrapper, names): older cache files are then not used

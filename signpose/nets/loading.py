@@ -1,6 +1,5 @@
 """Loading the detector (any mmdet config) and the pose model (any mmpose top-down config)."""
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +8,8 @@ from typing import List
 
 import torch
 
-from .checkpoints import install_safe_checkpoint_loader
-from .nms_fallback import ensure_device_nms
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.nets.nms_fallback import ensure_device_nms
 
 
 class SetupError(RuntimeError):
@@ -135,8 +134,6 @@ class LoadedModels:
 def load_models(settings, log=print) -> LoadedModels:
     """Both models of the stage, on ``settings.DEVICE`` (or the CPU when there is no CUDA)."""
     quiet_library_warnings()
-    if settings.ROOT not in sys.path:
-        sys.path.insert(0, settings.ROOT)  # the pose config imports models.rtmpose3d
     install_safe_checkpoint_loader()
     torch.set_num_threads(cpu_threads(settings))  # the same in every executor: same bits
     device = pick_device(settings.DEVICE)

@@ -3,9 +3,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator, List, Optional, Tuple
 
-from .models import worker_devices
-from .output import FAILED, Outcome
-from .storage import OutputError
+from signpose.nets.loading import worker_devices
+from signpose.output.ledger import FAILED, Outcome
+from signpose.output.storage import OutputError
 
 _worker = {}  # per worker process: the loaded inference
 
@@ -13,13 +13,13 @@ _worker = {}  # per worker process: the loaded inference
 def _init_worker(settings, devices) -> None:
     from types import SimpleNamespace
 
-    from .inference import load_inference  # sets the worker's share of the cores
+    from signpose.nets.inference import load_inference  # sets the worker's share of the cores
     settings = SimpleNamespace(**dict(vars(settings), DEVICE=devices.get()))  # this worker's GPU
     _worker['settings'], _worker['infer'] = load_inference(settings, log=lambda *_: None)
 
 
 def _process(task) -> Tuple[List[Outcome], Optional[OutputError]]:
-    from .engine import outcomes_until_stop, process_video
+    from signpose.engine.batched import outcomes_until_stop, process_video
     return outcomes_until_stop(process_video(task, _worker['infer'], _worker['settings']))
 
 

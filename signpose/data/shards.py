@@ -2,7 +2,7 @@
 from collections import defaultdict
 from typing import Dict, List
 
-from .manifest import Segment
+from signpose.data.manifest import Segment
 
 
 def assign_shards(segments: List[Segment], num_shards: int) -> Dict[str, int]:

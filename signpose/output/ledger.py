@@ -11,7 +11,7 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
-from .storage import output_error
+from signpose.output.storage import output_error
 
 WRITTEN, SKIPPED, FAILED = 'written', 'skipped', 'failed'
 # skip reasons that are final: a rerun does not decode these segments again

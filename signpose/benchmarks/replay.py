@@ -82,12 +82,12 @@ def _replay_worker(job: dict) -> dict:
 
     import numpy as np
 
-    from .engine import process_video
-    from .inference import BatchedInference
-    from .manifest import Segment
-    from .models import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
-    from .tasks import VideoTask
-    from .video import probe
+    from signpose.engine.batched import process_video
+    from signpose.nets.inference import BatchedInference
+    from signpose.data.manifest import Segment
+    from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
+    from signpose.data.tasks import VideoTask
+    from signpose.data.video import probe
     quiet_library_warnings()
     torch.set_num_threads(1)  # one core per worker: the rest is the other workers'
     models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt']),

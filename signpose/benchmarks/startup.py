@@ -1,0 +1,178 @@
+"""Start-up at YouTube-ASL scale: seconds from launching the stage to its plan (the `Tasks:` line).
+
+    python scripts/benchmark_startup.py                        # 610,193 rows over 11,093 videos
+    python scripts/benchmark_startup.py --rows 60000 --videos 1100 --present 30
+    python scripts/benchmark_startup.py --workdir /tmp/startup # keep the data (and checkpoints) for next time
+
+Generates a manifest of that size and tiny real videos (a few encoded 2 s clips, hard-linked under
+every video's name) in a temporary folder, then runs the real script as a subprocess, three times:
+1. `--present` videos there and the rest missing (a partial download): every segment of a missing
+   video is recorded in the ledger;
+2. the same command again (a rerun: the ledger is read, nothing new to record);
+3. every video there (each one probed).
+Each run is stopped once its plan is printed. The stage's checkpoints are used when present, else
+seeded stand-ins (start-up only checks that they exist; the run never gets to load them).
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the project
+
+import numpy as np
+
+SCRIPT = ROOT / 'scripts' / '3b_extract_mmpose.py'
+# (encoder, container) of the clips: what YouTube downloads are (AV1 mp4, VP9 webm, H.264 mp4)
+CLIPS = [('libsvtav1', 'mp4'), ('libvpx-vp9', 'webm'), ('libx264', 'mp4')]
+ID_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+
+def encode_clip(path: Path, codec: str, seconds: float, fps: int, width: int, height: int) -> Path:
+    """A short real video: a moving block on a smooth textured background (as a camera sees a room,
+    not pixel noise, which costs a decoder several times more), a keyframe every 2 s."""
+    import av
+    import cv2
+    os.environ.setdefault('SVT_LOG', '1')  # the AV1 encoder's banner: errors only
+    coarse = np.random.default_rng(0).integers(0, 160, (18, 32, 3), dtype=np.uint8)
+    background = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+        stream.options = {'svtav1-params': f'keyint={2 * fps}', 'preset': '12'} if codec == 'libsvtav1' \
+            else {'g': str(2 * fps)}
+        for i in range(int(seconds * fps)):
+            image = background.copy()
+            x = (i * 7) % (width // 2)
+            image[height // 4:3 * height // 4, x:x + width // 4] = (60, 90, 150)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format='bgr24')))
+        container.mux(stream.encode())
+    return path
+
+
+def video_ids(count: int, rng) -> list:
+    """Distinct 11-character names like YouTube's video IDs."""
+    ids = set()
+    while len(ids) < count:
+        ids.add(''.join(rng.choice(list(ID_LETTERS), 11)))
+    return sorted(ids, key=lambda _: rng.random())
+
+
+def write_manifest(path: Path, names: list, rows: int, rng) -> None:
+    """``rows`` captions spread over the videos, consecutive in each, 0.5-9 s long (a few under
+    MIN_SEGMENT_SECONDS), in the manifest's order: video by video."""
+    per_video = rng.multinomial(rows - len(names), np.full(len(names), 1 / len(names))) + 1
+    lines = ['VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND']
+    for name, count in zip(names, per_video):
+        durations = np.where(rng.random(count) < 0.01, 0.1, rng.uniform(0.5, 9.0, count))
+        starts = np.concatenate([[0.0], np.cumsum(durations + 0.3)[:-1]])
+        lines.extend(f'{name}\t{name}_{i:03d}\t{start:.3f}\t{start + duration:.3f}'
+                     for i, (start, duration) in enumerate(zip(starts, durations)))
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def link_videos(folder: Path, names: list, clips: list) -> None:
+    """Every name as a hard link to one of the clips (its extension kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        clip = clips[i % len(clips)]
+        os.link(clip, folder / f'{name}{clip.suffix}')
+
+
+def checkpoints(workdir: Path) -> dict:
+    """The stage's own checkpoints when present, else seeded stand-ins (made once per workdir)."""
+    from signpose.nets.loading import quiet_library_warnings
+    from signpose.config import load_settings
+    quiet_library_warnings()
+    settings = load_settings()
+    paths = {}
+    for kind, key in (('det', 'DET'), ('pose', 'POSE')):
+        own = Path(getattr(settings, f'{key}_MODEL_CHECKPOINT'))
+        seeded = workdir / 'checkpoints' / f'{kind}.pth'
+        if not own.is_file() and not seeded.is_file():
+            from signpose.nets.seeded_weights import make_seeded_checkpoint
+            print(f'  seeding a stand-in {kind} checkpoint ({own.name} is absent) ...', flush=True)
+            make_seeded_checkpoint(kind, getattr(settings, f'{key}_MODEL_CONFIG'), seeded)
+        paths[f'{key}_MODEL_CHECKPOINT'] = own if own.is_file() else seeded
+    return paths
+
+
+def time_to_plan(options: dict, timeout: float) -> dict:
+    """Launch the stage; seconds until its `Manifest:` and `Tasks:` lines; stop it there."""
+    args = [sys.executable, str(SCRIPT), '--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    started = time.perf_counter()
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen, lines = {}, []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            for mark in ('Manifest:', 'Tasks:'):
+                if line.startswith(mark) and mark not in seen:
+                    seen[mark] = time.perf_counter() - started
+                    seen[f'{mark} line'] = line.strip()
+            if 'Tasks:' in seen or time.perf_counter() - started > timeout:
+                break
+    finally:
+        process.send_signal(signal.SIGKILL)  # what follows the plan is not measured; a kill is safe
+        process.wait()
+    if 'Tasks:' not in seen:
+        raise SystemExit('the stage printed no Tasks line:\n' + '\n'.join(lines[-30:]))
+    return seen
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rows', type=int, default=610_193, help='caption rows (YouTube-ASL: 610,193)')
+    parser.add_argument('--videos', type=int, default=11_093, help='videos (YouTube-ASL: 11,093)')
+    parser.add_argument('--present', type=int, default=300, help='videos present in the first case')
+    parser.add_argument('--size', default='256x144', help='clip size, WxH (a probe decodes a frame: 1280x720 costs more)')
+    parser.add_argument('--workdir', help='keep the generated data here (default: a temporary folder, removed)')
+    parser.add_argument('--timeout', type=float, default=600, help='seconds to wait for a plan')
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix='startup-'))
+    workdir.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.split('x'))
+    try:
+        rng = np.random.default_rng(0)
+        manifest = workdir / f'manifest-{args.rows}-{args.videos}.tsv'
+        names = video_ids(args.videos, rng)
+        print(f'Generating {args.rows:,} caption rows over {args.videos:,} videos and {width}x{height} clips '
+              f'in {workdir} ...', flush=True)
+        write_manifest(manifest, names, args.rows, rng)
+        clips_dir = workdir / 'clips'
+        shutil.rmtree(clips_dir, ignore_errors=True)
+        clips_dir.mkdir()
+        clips = [encode_clip(clips_dir / f'{codec}.{container}', codec, 2.0, 30, width, height)
+                 for codec, container in CLIPS]
+        for folder in ('videos-present', 'videos-all', 'npy-present', 'npy-all'):
+            shutil.rmtree(workdir / folder, ignore_errors=True)
+        link_videos(workdir / 'videos-present', names[:args.present], clips)
+        link_videos(workdir / 'videos-all', names, clips)
+        common = dict(CSV_FILE=manifest, DEVICE='cpu', **checkpoints(workdir))
+        cases = [
+            (f'{args.present} of {args.videos:,} videos present, first run', 'present'),
+            (f'{args.present} of {args.videos:,} videos present, rerun', 'present'),
+            (f'all {args.videos:,} videos present', 'all'),
+        ]
+        print(f'\nload average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)')
+        print(f'\n| case | launch to `Manifest:` | launch to `Tasks:` | plan |\n| --- | --- | --- | --- |')
+        for title, which in cases:
+            result = time_to_plan(dict(common, VIDEO_DIR=workdir / f'videos-{which}',
+                                       NPY_DIR=workdir / f'npy-{which}'), args.timeout)
+            print(f"| {title} | {result['Manifest:']:.1f} s | **{result['Tasks:']:.1f} s** | "
+                  f"{result['Tasks: line']} |", flush=True)
+        print(f'\nload average after: {os.getloadavg()[0]:.1f}')
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
