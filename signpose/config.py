@@ -1,35 +1,210 @@
-"""The stage's settings: the constants of configs/extract_mmpose.py, plus --cfg-options overrides."""
+"""The stage's settings: the constants of configs/extract_mmpose.py (plus --cfg-options) parsed once
+into one frozen, typed ``Settings``, and every check of them in one place (``problems``).
+
+A worker's variant of the settings (its GPU, its batch sizes) is ``dataclasses.replace(settings, ...)``.
+"""
 import argparse
+import dataclasses
 import importlib.util
+import sys
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from typing import List, Optional, Tuple, Union
 
 from mmengine.config import Config, DictAction
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpose.py'
 
+PRECISIONS = ('fp32', 'fp16', 'bf16')
+EXECUTORS = ('local', 'ray')
+BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
+OUTPUT_FORMATS = ('npy', 'pose')
+NUM_COCO_WHOLEBODY = 133  # keypoints RTMW3D estimates
 
-def load_settings(config_file=DEFAULT_CONFIG, overrides=None) -> SimpleNamespace:
-    """Read the upper-case constants of a plain config module and apply overrides.
 
-    Unknown override names are an error (a typo must not be silently ignored).
+@dataclass(frozen=True)
+class Settings:
+    """One field per constant of configs/extract_mmpose.py (its comments say what each means)."""
+    # paths
+    ROOT: str
+    VIDEO_DIR: str
+    NPY_DIR: str
+    CSV_FILE: str
+    # frame sampling
+    REDUCE_FPS_TO: Optional[float]
+    FRAME_SKIP: int
+    ACCEPT_VIDEO_FPS_WITHIN: Tuple[float, float]
+    MIN_SEGMENT_SECONDS: float
+    MAX_SEGMENT_SECONDS: float
+    VIDEO_BACKEND: str
+    # workers
+    MAX_WORKERS: int
+    CPU_THREADS: Optional[int]
+    EXECUTOR: str
+    RAY_ADDRESS: Optional[str]
+    NUM_SHARDS: int
+    SHARD_INDEX: int
+    # models
+    DET_MODEL_CONFIG: str
+    DET_MODEL_CHECKPOINT: str
+    DET_MODEL_CHECKPOINT_LINK: str
+    POSE_MODEL_CONFIG: str
+    POSE_MODEL_CHECKPOINT: str
+    POSE_MODEL_CHECKPOINT_LINK: str
+    # detection and pose
+    ADD_VISIBLE: bool
+    BBOX_THR: float
+    KPT_THR: float
+    DET_CAT_ID: int
+    DEVICE: Union[str, Tuple[str, ...]]
+    # engine
+    DET_BATCH_SIZE: Optional[int]
+    POSE_BATCH_SIZE: Optional[int]
+    DECODE_QUEUE: int
+    HOST_THREADS: Optional[bool]
+    PRECISION: str
+    BACKEND: str
+    RUNTIME_CACHE: str
+    # output
+    COCO_WHOLEBODY_IDX: Tuple[int, ...]
+
+    def replace(self, **changes) -> 'Settings':
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f.type for f in dataclasses.fields(Settings)}
+_HINTS = typing.get_type_hints(Settings)
+
+
+class SettingsError(ValueError):
+    """The config module or an override cannot give settings (each problem one line)."""
+
+    def __init__(self, problems: List[str]):
+        super().__init__('\n'.join(problems))
+        self.problems = problems
+
+
+def _convert(name: str, value, hint):
+    """``value`` as the field's type; raises ValueError/TypeError with a readable message."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(name, value, option)
+            except (TypeError, ValueError) as err:
+                errors.append(str(err))
+        raise TypeError(f'{name} = {value!r}: ' + ' or '.join(sorted(set(e.split(': ', 1)[-1] for e in errors))))
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'):
+            raise TypeError(f'{name} = {value!r}: expected a list')
+        items = list(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(name, item, args[0]) for item in items)
+        if len(items) != len(args):
+            raise TypeError(f'{name} = {value!r}: expected {len(args)} values')
+        return tuple(_convert(name, item, arg) for item, arg in zip(items, args))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError(f'{name} = {value!r}: expected True or False')
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f'{name} = {value!r}: expected a whole number')
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f'{name} = {value!r}: expected a number')
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f'{name} = {value!r}: expected a string')
+        return value
+    raise TypeError(f'{name}: no conversion to {hint}')
+
+
+def load_settings(config_file=DEFAULT_CONFIG, overrides=None) -> Settings:
+    """Read the upper-case constants of a plain config module, apply overrides, type them.
+
+    Unknown override names, constants missing from the module and values of the wrong type are
+    all reported together (SettingsError, one line each): a typo must not be silently ignored.
     """
     spec = importlib.util.spec_from_file_location('stage_config', str(config_file))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     values = {k: v for k, v in vars(module).items() if k.isupper()}
-    unknown = sorted(set(overrides or {}) - set(values))
-    if unknown:
-        raise SystemExit(f'unknown setting(s) in --cfg-options: {", ".join(unknown)}; '
-                         f'the settings are those of {config_file}')
-    cfg = Config(values)
+    problems = [f'unknown setting {name} in --cfg-options: the settings are those of {config_file}'
+                for name in sorted(set(overrides or {}) - set(values))]
+    problems += [f'{name} is missing from {config_file}' for name in FIELDS if name not in values]
+    if problems:
+        raise SettingsError(problems)
+    cfg = Config({k: v for k, v in values.items() if k in FIELDS})
     if overrides:
         cfg.merge_from_dict(dict(overrides))
-    settings = cfg.to_dict()
-    for key in ('ACCEPT_VIDEO_FPS_WITHIN', ):
-        settings[key] = tuple(settings[key])
-    settings['COCO_WHOLEBODY_IDX'] = [int(i) for i in settings['COCO_WHOLEBODY_IDX']]
-    return SimpleNamespace(**settings)
+    raw = cfg.to_dict()
+    typed = {}
+    for name in FIELDS:
+        try:
+            typed[name] = _convert(name, raw[name], _HINTS[name])
+        except (TypeError, ValueError) as err:
+            problems.append(str(err))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**typed)
+
+
+def value_problems(s: Settings) -> List[str]:
+    """What is wrong with the values themselves (no files or packages looked at)."""
+    problems = []
+    low, high = s.ACCEPT_VIDEO_FPS_WITHIN
+    checks = [
+        (s.REDUCE_FPS_TO is None or s.REDUCE_FPS_TO > 0, f'REDUCE_FPS_TO must be above 0 or None, not {s.REDUCE_FPS_TO}'),
+        (s.FRAME_SKIP >= 1, f'FRAME_SKIP must be at least 1, not {s.FRAME_SKIP}'),
+        (0 < low <= high, f'ACCEPT_VIDEO_FPS_WITHIN must be (low, high) with 0 < low <= high, not {s.ACCEPT_VIDEO_FPS_WITHIN}'),
+        (0 <= s.MIN_SEGMENT_SECONDS <= s.MAX_SEGMENT_SECONDS,
+         f'MIN_SEGMENT_SECONDS ({s.MIN_SEGMENT_SECONDS}) must be between 0 and MAX_SEGMENT_SECONDS ({s.MAX_SEGMENT_SECONDS})'),
+        (s.MAX_WORKERS >= 1, f'MAX_WORKERS must be at least 1, not {s.MAX_WORKERS}'),
+        (s.CPU_THREADS is None or s.CPU_THREADS >= 1, f'CPU_THREADS must be at least 1 or None, not {s.CPU_THREADS}'),
+        (s.EXECUTOR in EXECUTORS, f"EXECUTOR must be 'local' or 'ray', not {s.EXECUTOR!r}"),
+        (s.NUM_SHARDS >= 1, f'NUM_SHARDS must be at least 1, not {s.NUM_SHARDS}'),
+        (s.NUM_SHARDS <= 1 or 0 <= s.SHARD_INDEX < s.NUM_SHARDS,
+         f'SHARD_INDEX={s.SHARD_INDEX} is not in [0, NUM_SHARDS={s.NUM_SHARDS})'),
+        (0 <= s.BBOX_THR < 1, f'BBOX_THR must be in [0, 1), not {s.BBOX_THR}'),
+        (s.DET_BATCH_SIZE is None or s.DET_BATCH_SIZE >= 1, f'DET_BATCH_SIZE must be at least 1 or None, not {s.DET_BATCH_SIZE}'),
+        (s.POSE_BATCH_SIZE is None or s.POSE_BATCH_SIZE >= 1, f'POSE_BATCH_SIZE must be at least 1 or None, not {s.POSE_BATCH_SIZE}'),
+        (s.DECODE_QUEUE >= 1, f'DECODE_QUEUE must be at least 1, not {s.DECODE_QUEUE}'),
+        (s.PRECISION in PRECISIONS, f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {s.PRECISION!r}"),
+        (s.BACKEND in BACKENDS, f"BACKEND must be 'pytorch', 'onnxruntime' or 'openvino', not {s.BACKEND!r}"),
+        (all(0 <= i < NUM_COCO_WHOLEBODY for i in s.COCO_WHOLEBODY_IDX) and s.COCO_WHOLEBODY_IDX,
+         f'COCO_WHOLEBODY_IDX must list keypoints in [0, {NUM_COCO_WHOLEBODY})'),
+        (bool(s.DEVICE), 'DEVICE must name a device (e.g. "cuda:0" or "cpu")'),
+    ]
+    problems += [message for ok, message in checks if not ok]
+    return problems
+
+
+def problems(s: Settings) -> List[str]:
+    """Every problem that stops the stage before any work, one line each naming the fix.
+
+    The values first; then the packages, files and the machine they need (those checks import the
+    stack, so they run only when the values are sound).
+    """
+    found = value_problems(s)
+    if found:
+        return found
+    from signpose.nets.loading import dependency_problems, model_file_problems
+    found = dependency_problems()
+    if found:
+        return found
+    from signpose.data.video import video_backend_problem
+    from signpose.nets.devices import precision_problem
+    from signpose.nets.runtimes import backend_problem
+    found = model_file_problems(s)
+    found += [p for p in (precision_problem(s), video_backend_problem(s.VIDEO_BACKEND), backend_problem(s)) if p]
+    return found
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -41,5 +216,11 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args) -> SimpleNamespace:
-    return load_settings(args.config, args.cfg_options)
+def settings_from_args(args) -> Settings:
+    """The settings of a command line; a SettingsError stops with every problem and exit status 2."""
+    try:
+        return load_settings(args.config, args.cfg_options)
+    except SettingsError as err:
+        for problem in err.problems:
+            print(f'ERROR: {problem}', file=sys.stderr)
+        raise SystemExit(2) from None

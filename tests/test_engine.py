@@ -7,12 +7,13 @@ import pytest
 from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.engine.batched import process_video, process_video_per_frame
-from signpose.nets.inference import BatchedInference, ReferenceInference
+from signpose.engine.batched import process_video
+from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.nets.inference import BatchedInference
 from signpose.data.manifest import Segment
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
 from signpose.nets.seeded_weights import make_seeded_checkpoint
-from signpose.config import load_settings
+from signpose.config import Settings, load_settings
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
 
@@ -32,7 +33,7 @@ def _settings(npy, **overrides):
     values = dict(vars(load_settings()), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE='cpu')
     values.update(overrides)
     npy.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(**values)
+    return Settings(**values)
 
 
 @pytest.mark.parametrize('host_threads', [False, True], ids=['cpu-inline', 'host-threads'])
@@ -72,7 +73,7 @@ def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, sce
     category = int(np.bincount(everything.labels).argmax())
     scores = np.sort(everything.scores[everything.labels == category])[::-1]
     for thr in (float(scores[8]), float(scores[3])):
-        s = SimpleNamespace(**dict(vars(load_settings()), BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32'))
+        s = load_settings().replace(BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32')
         expected = ReferenceInference(LoadedModels(detector, None, 'cpu'), s).detect(frames)
         boxes = BatchedInference(SimpleNamespace(detector=detector, pose=_NoPose(), device='cpu'), s).detect(frames)
         assert len(expected[0]) > 1  # the case that matters: several boxes

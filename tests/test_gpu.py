@@ -20,7 +20,6 @@ import copy
 import importlib
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,13 +27,15 @@ import torch
 from conftest import FIXTURES, RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.engine.batched import process_video, process_video_per_frame
-from signpose.nets.inference import BatchedInference, ReferenceInference
+from signpose.engine.batched import process_video
+from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.nets.inference import BatchedInference
 from signpose.data.manifest import Segment
-from signpose.nets.loading import LoadedModels, for_device, load_detector, load_pose_model
+from signpose.nets.devices import resolve
+from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
 from signpose.nets.precision import precision_context
 from signpose.nets.seeded_weights import make_seeded_checkpoint
-from signpose.config import load_settings
+from signpose.config import Settings, load_settings
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
 
@@ -103,10 +104,10 @@ def models(tmp_path_factory):
 
 def _settings(npy, **overrides):
     """The stage's settings for the device: its batch sizes (16 frames, 64 crops on CUDA)."""
-    values = dict(vars(for_device(load_settings(), DEVICE)), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE=DEVICE)
+    values = dict(vars(resolve(load_settings(), DEVICE)), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE=DEVICE)
     values.update(overrides)
     npy.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(**values)
+    return Settings(**values)
 
 
 @pytest.fixture(scope='module')

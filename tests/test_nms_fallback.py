@@ -7,13 +7,12 @@ them, as a build without CUDA ops does. Everything else (mmcv's and mmdet's Pyth
 compiled CPU op) runs as shipped. Every patch is undone after each test.
 """
 import importlib
-import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+from signpose.config import load_settings
 from signpose.nets import loading as models
 from signpose.nets import nms_fallback
 from signpose.nets.nms_fallback import (MISSING_IMPLEMENTATION, CpuNmsExt, cuda_nms_works,
@@ -300,11 +299,10 @@ def test_load_models_checks_the_device_nms(monkeypatch):
         raise Stop
 
     monkeypatch.setattr(models, 'ensure_device_nms', ensure)
-    monkeypatch.setattr(models, 'pick_device', lambda device: 'cuda:0')
     monkeypatch.setattr(models, 'install_safe_checkpoint_loader', lambda: None)
     monkeypatch.setattr(models, 'quiet_library_warnings', lambda: None)
     monkeypatch.setattr(models.torch, 'set_num_threads', lambda n: None)
-    settings = SimpleNamespace(ROOT=sys.path[0], DEVICE='cuda:0', CPU_THREADS=1, MAX_WORKERS=1)
+    settings = load_settings().replace(DEVICE='cuda:0', CPU_THREADS=1, MAX_WORKERS=1)  # as devices.resolve gives them
     with pytest.raises(Stop):
         models.load_models(settings, log=lambda line: None)
     assert seen == ['cuda:0']

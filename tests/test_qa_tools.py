@@ -11,8 +11,8 @@ from conftest import ROOT, write_video
 from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path
 from signpose.data.sampling import sample_frames
 from signpose.config import load_settings
-from signpose.qa import validate
-from signpose.qa import visualize
+from signpose.qa import validate as validate_mod
+from signpose.qa import visualize as visualize_mod
 
 FPS, SECONDS, SIZE = 30.0, 2.0, (160, 120)
 VISIBILITY = {'body': 0.9, 'face': 0.8, 'left hand': 0.6, 'right hand': 0.5}

@@ -1,7 +1,6 @@
 """ONNX Runtime and OpenVINO backends: the golden outputs, the cache, the start-up check, the stage."""
 import json
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options,
 from signpose.nets import runtimes
 from signpose.nets.loading import load_detector, load_pose_model
 from signpose.nets.seeded_weights import make_seeded_checkpoint
-from signpose.config import load_settings
+from signpose.config import Settings, load_settings
 
 BACKENDS = ['onnxruntime', 'openvino']
 pytest.importorskip('onnx')  # installed with WITH_RUNTIMES=1 bash setup.sh (CI does)
@@ -30,7 +29,7 @@ def runtime_cache(tmp_path_factory):
 
 def _settings(backend, cache, **overrides):
     values = dict(vars(load_settings()), BACKEND=backend, RUNTIME_CACHE=str(cache), DEVICE='cpu', CPU_THREADS=2)
-    return SimpleNamespace(**dict(values, **overrides))
+    return Settings(**dict(values, **overrides))
 
 
 # ---------------------------------------------------------------- golden cases (tests/fixtures)

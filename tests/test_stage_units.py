@@ -1,17 +1,18 @@
 """Unit tests of the stage's logic: sampler, manifest, tasks, frame logic, outputs."""
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from conftest import write_video
 
-from signpose.engine.batched import process_video, process_video_per_frame
+from signpose.engine.batched import process_video
+from signpose.engine.reference import process_video_per_frame
 from signpose.engine.landmarks import empty_row, pose_row
 from signpose.data.manifest import ManifestError, Segment, read_manifest
-from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers, save_npy_atomic
+from signpose.output.files import save_npy_atomic
+from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers
 from signpose.data.sampling import sample_frames, segment_frames
-from signpose.config import load_settings
+from signpose.config import Settings, load_settings
 from signpose.data.shards import assign_shards, select_shard
 from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, \
     VIDEO_UNREADABLE, VideoTask, plan_tasks
@@ -25,7 +26,7 @@ def settings(tmp_path, **overrides):
     values.update(overrides)
     (tmp_path / 'npy').mkdir(exist_ok=True)
     (tmp_path / 'videos').mkdir(exist_ok=True)
-    return SimpleNamespace(**values)
+    return Settings(**values)
 
 
 # ------------------------------------------------------------------ sampling
@@ -139,7 +140,7 @@ def test_pose_row_normalises_clips_and_orders():
 
 
 def test_keypoint_index_order_is_the_design():
-    idx = load_settings().COCO_WHOLEBODY_IDX
+    idx = list(load_settings().COCO_WHOLEBODY_IDX)  # a tuple in the typed settings
     assert idx[:6] == [5, 6, 7, 8, 11, 12]
     assert idx[6:15] == list(range(23, 40, 2))
     assert idx[15:25] == list(range(40, 50))
@@ -326,7 +327,7 @@ def test_shards_are_disjoint_cover_everything_and_balance():
 def test_local_workers_spread_over_the_gpus(monkeypatch):
     import torch
 
-    from signpose.nets.loading import first_device, worker_devices
+    from signpose.nets.devices import first_device, worker_devices
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 3)
     assert worker_devices('cuda:0', 5) == ['cuda:0', 'cuda:1', 'cuda:2', 'cuda:0', 'cuda:1']
     assert worker_devices('cuda', 2) == ['cuda:0', 'cuda:1']

@@ -1,0 +1,1 @@
+"""Benchmarks (console commands; their figures are in docs/performance.md)."""

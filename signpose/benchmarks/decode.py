@@ -9,7 +9,6 @@ backend that can read it, the timeline pass PyAV makes first (packets only), and
 two backends' pixels differ.
 """
 import argparse
-import sys
 import tempfile
 import time
 from fractions import Fraction

@@ -78,10 +78,9 @@ def _replay_worker(job: dict) -> dict:
     over the whole video; returns its frames, its start and end time, and its arrays."""
     import time
     from pathlib import Path
-    from types import SimpleNamespace
-
     import numpy as np
 
+    from signpose.config import Settings
     from signpose.engine.batched import process_video
     from signpose.nets.inference import BatchedInference
     from signpose.data.manifest import Segment
@@ -94,7 +93,7 @@ def _replay_worker(job: dict) -> dict:
                           load_pose_model(job['pose_cfg'], job['pose_ckpt']), 'cpu')
     recorded = torch.load(job['outputs'], weights_only=True)
     replay_networks(models, recorded['detector'], recorded['pose'])
-    settings = SimpleNamespace(**dict(job['settings'], HOST_THREADS=True))  # as on a GPU
+    settings = Settings(**dict(job['settings'], HOST_THREADS=True))  # as on a GPU
     Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
     infer = BatchedInference(models, settings, speedups=False)
     info = probe(job['video'])

@@ -10,21 +10,22 @@ named in configs/extract_mmpose.py when present, else seeded weights (and says s
 """
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 
 import numpy as np
 import torch
 
-from signpose.engine.batched import process_video, process_video_per_frame, timed
-from signpose.nets.inference import BatchedInference, ReferenceInference
+from signpose.engine.batched import process_video
+from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.engine.segments import timed
+from signpose.nets.inference import BatchedInference
 from signpose.data.manifest import Segment
-from signpose.nets.loading import (LoadedModels, for_device, load_detector, load_pose_model, pick_device,
+from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
+from signpose.nets.loading import (LoadedModels, load_detector, load_pose_model,
                              quiet_library_warnings)
 from signpose.config import DEFAULT_CONFIG, load_settings
 from signpose.data.tasks import VideoTask
@@ -188,7 +189,7 @@ FORWARD_STATS = {}  # the forward-pass timer writes here; each mode starts it af
 
 def run_mode(name, process, inner, settings, task, out_dir):
     """One timed pass of ``process`` over the task with the inference object ``inner``."""
-    settings = SimpleNamespace(**{**vars(settings), 'NPY_DIR': str(out_dir)})
+    settings = settings.replace(NPY_DIR=str(out_dir))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     stats = FORWARD_STATS
     stats.clear()
@@ -287,7 +288,7 @@ def main():
     settings = load_settings(DEFAULT_CONFIG)
     overrides = {k: v for k, v in dict(DET_BATCH_SIZE=args.det_batch, POSE_BATCH_SIZE=args.pose_batch,
                                        DEVICE=args.device).items() if v is not None}
-    settings = SimpleNamespace(**{**vars(settings), **overrides})
+    settings = settings.replace(**overrides)
     device = pick_device(settings.DEVICE)
     if device.startswith('cuda'):
         torch.cuda.set_device(device)  # allocations, streams and memory statistics on --device's GPU
@@ -317,10 +318,9 @@ def load_benchmark_models(settings, device, work: Path):
 
 def run_host_only(args, settings, work: Path):
     """Record the networks' outputs on a few frames, then time the engine with them replayed."""
-    from signpose.engine.batched import process_video_per_frame
     from signpose.benchmarks.replay import NetworkRecorder, host_side_rate, replay_networks
     models, real, (det_cfg, det_ckpt, pose_ckpt) = load_benchmark_models(settings, 'cpu', work)
-    cpu = for_device(settings, 'cpu')
+    cpu = resolve(settings, 'cpu')
     make_video(work / 'record.mp4', 1.0, args.fps, 640, 480)
     record = probe(work / 'record.mp4')
     if not real:
@@ -328,7 +328,7 @@ def run_host_only(args, settings, work: Path):
         det_ckpt = str(work / 'det_calibrated.pth')
         torch.save(dict(state_dict=models.detector.state_dict(), meta={}), det_ckpt)
     recorder = NetworkRecorder(models)
-    cpu = SimpleNamespace(**{**vars(cpu), 'NPY_DIR': str(work / 'record')})
+    cpu = cpu.replace(NPY_DIR=str(work / 'record'))
     Path(cpu.NPY_DIR).mkdir()
     list(process_video(VideoTask('r', record, [Segment('r', 'record', 0.0, 0.34)]), BatchedInference(models, cpu), cpu))
     recorder.close()
@@ -336,7 +336,8 @@ def run_host_only(args, settings, work: Path):
     print(f'recorded the networks\' outputs for {len(recorder.detector)} frames and {len(recorder.pose)} crops '
           f'(RTMDet + RTMW3D on the CPU); replayed in turn for every frame')
     # the settings of a GPU worker: its batch sizes; the replay itself runs on the CPU
-    gpu = SimpleNamespace(**{**vars(for_device(settings, 'cuda')), 'DEVICE': 'cpu'})
+    gpu = settings.replace(DEVICE='cpu', DET_BATCH_SIZE=settings.DET_BATCH_SIZE or BATCH_SIZES['cuda'][0],
+                           POSE_BATCH_SIZE=settings.POSE_BATCH_SIZE or BATCH_SIZES['cuda'][1])
     cores = os.cpu_count()
     for size in args.sizes:
         width, height = (int(v) for v in size.split('x'))
@@ -357,7 +358,7 @@ def run_host_only(args, settings, work: Path):
         same = all(len(a) == len(arrays[0]) and all(np.array_equal(x, y) for x, y in zip(a, arrays[0]))
                    for a in arrays)
         replay_networks(models, recorder.detector, recorder.pose)  # the cycles from their start, as in each worker
-        loop = SimpleNamespace(**{**vars(gpu), 'NPY_DIR': str(work / f'loop-{size}')})
+        loop = gpu.replace(NPY_DIR=str(work / f'loop-{size}'))
         Path(loop.NPY_DIR).mkdir()
         # the loop runs mmdet's full post-processing (thousands of candidates): its first second
         task = VideoTask('host', probe(video), [Segment('host', 'segment', 0.0, 1.0)])
@@ -376,7 +377,7 @@ def run_benchmark(args, settings, device, work: Path):
               f'{"yes" if cuda_nms_works(device) else "NO: the detector NMS runs on the CPU (see README)"}')
         ensure_device_nms(device)
         args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
-    settings = for_device(settings, device)
+    settings = resolve(settings, device)
 
     video = Path(args.video) if args.video else work / 'video.mp4'
     longest = args.seconds * (4 if args.memory else 1)
@@ -398,8 +399,8 @@ def run_benchmark(args, settings, device, work: Path):
     runtime_modes = []
     for backend in args.backend:  # exported (into a folder of this run when the weights are seeded) before timing
         from signpose.nets.runtimes import backend_problem
-        runtime = SimpleNamespace(**{**vars(settings), 'BACKEND': backend,
-                                     'RUNTIME_CACHE': settings.RUNTIME_CACHE if real else str(work / 'runtime_cache')})
+        runtime = settings.replace(BACKEND=backend,
+                                   RUNTIME_CACHE=settings.RUNTIME_CACHE if real else str(work / 'runtime_cache'))
         problem = backend_problem(runtime)
         if problem:
             print(f'{f"engine ({backend})":<22} skipped: {problem}')
@@ -425,7 +426,7 @@ def run_benchmark(args, settings, device, work: Path):
         if precision == 'fp16' and not device.startswith('cuda'):
             print('engine (fp16)          skipped: fp16 autocast is for CUDA')
             continue
-        reduced = SimpleNamespace(**{**vars(settings), 'PRECISION': precision})
+        reduced = settings.replace(PRECISION=precision)
         modes.append((f'engine ({precision})', process_video, BatchedInference(models, reduced), reduced))
     modes += runtime_modes
 

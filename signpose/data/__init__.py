@@ -1,0 +1,1 @@
+"""Where the work comes from: the manifest, shards, tasks per video, frame sampling and decoding."""

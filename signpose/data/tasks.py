@@ -33,10 +33,6 @@ class VideoTask:
         return sum(s.duration for s in self.segments)
 
 
-def output_path(npy_dir, sentence_name: str) -> Path:
-    return Path(npy_dir) / f'{sentence_name}.npy'
-
-
 def existing_outputs(npy_dir) -> Set[str]:
     """Names in NPY_DIR, from one listing (a stat per segment costs seconds at YouTube-ASL scale)."""
     try:

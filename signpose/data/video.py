@@ -108,6 +108,15 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def video_backend_problem(backend: str) -> Optional[str]:
+    """Why VIDEO_BACKEND cannot read videos here (one line naming the fix), or None."""
+    try:
+        resolve_backend(backend)
+    except (ValueError, VideoError) as err:
+        return str(err)
+    return None
+
+
 def probe(path, backend: str = 'auto') -> VideoInfo:
     """Frame rate, size, codec and rotation; decodes the first frame to prove the video is readable."""
     backend = resolve_backend(backend)

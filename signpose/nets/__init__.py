@@ -1,0 +1,1 @@
+"""The two networks: loading, devices, batched inference, RTMW3D, precision, speedups, runtimes."""

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from signpose.config import argument_parser, settings_from_args
 from signpose.nets.checkpoints import trust
-from signpose.output.ledger import atomic_file
+from signpose.output.files import atomic_file
 
 
 class DownloadError(RuntimeError):

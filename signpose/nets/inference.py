@@ -1,4 +1,4 @@
-"""Detection and pose on frames: the per-frame reference calls and the batched calls of the engine.
+"""Detection and pose on batches of frames: the calls of the engine (the per-frame reference: engine/reference.py).
 
 Both run the models' own test pipelines and ``test_step``; the batched calls only collate
 several frames (or person crops) into one forward pass, so they compute the same values.
@@ -76,32 +76,12 @@ def swapped_test_cfgs(pairs: list):
             module.test_cfg = cfg
 
 
-class ReferenceInference:
-    """The per-frame loop of the design: ``inference_detector`` then ``inference_topdown``."""
-
-    def __init__(self, models, settings):
-        self.models = models
-        self.settings = settings
-
-    def detect(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
-        from mmdet.apis import inference_detector
-        with precision_context(self.settings.PRECISION, self.models.device):
-            return [person_boxes(inference_detector(self.models.detector, frame),
-                                 self.settings.DET_CAT_ID, self.settings.BBOX_THR) for frame in frames]
-
-    def pose(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
-        from mmpose.apis import inference_topdown
-        with precision_context(self.settings.PRECISION, self.models.device):
-            return [pose_of(inference_topdown(self.models.pose, frame, box[None])[0])
-                    for frame, box in zip(frames, boxes)]
-
-
 def load_inference(settings, log=print):
-    """Load both models once for a worker: (settings with batch sizes for the device, inference)."""
-    from signpose.nets.loading import for_device, load_models
-    models = load_models(settings, log=log)
-    settings = for_device(settings, models.device)
-    return settings, BatchedInference(models, settings, log=log)
+    """Load both models once for a worker: (its settings as ``devices.resolve`` decides them, inference)."""
+    from signpose.nets.devices import resolve
+    from signpose.nets.loading import load_models
+    settings = resolve(settings)  # the device, threads and batch sizes this worker runs with
+    return settings, BatchedInference(load_models(settings, log=log), settings, log=log)
 
 
 class BatchedInference:
@@ -115,7 +95,7 @@ class BatchedInference:
         from mmdet.utils import get_test_pipeline_cfg
         self.models = models
         self.settings = settings
-        self.backend = getattr(settings, 'BACKEND', 'pytorch')
+        self.backend = settings.BACKEND
         self.det_model, self.pose_model = models.detector, models.pose  # what ``test_step`` is called on
         det_pipeline = get_test_pipeline_cfg(models.detector.cfg.copy())
         det_pipeline[0].type = 'mmdet.LoadImageFromNDArray'

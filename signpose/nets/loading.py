@@ -1,9 +1,7 @@
 """Loading the detector (any mmdet config) and the pose model (any mmpose top-down config)."""
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import List
 
 import torch
@@ -25,49 +23,28 @@ def quiet_library_warnings() -> None:
         warnings.filterwarnings('ignore', message=message)
 
 
-def check_setup(settings) -> List[str]:
-    """Problems that stop the stage before any work, each one line naming the fix."""
+def dependency_problems() -> List[str]:
+    """The stack's packages that do not import, each with the fix."""
     problems = []
-    for kind in ('DET', 'POSE'):
-        config = Path(getattr(settings, f'{kind}_MODEL_CONFIG'))
-        checkpoint = Path(getattr(settings, f'{kind}_MODEL_CHECKPOINT'))
-        if not config.is_file():
-            problems.append(f'{kind}_MODEL_CONFIG not found: {config}')
-        if not checkpoint.is_file():
-            problems.append(f'{kind}_MODEL_CHECKPOINT not found: {checkpoint} -> download it with: '
-                            f'python scripts/download_models.py')
+    for module in ('torch', 'cv2', 'mmengine', 'mmcv.ops', 'mmdet.apis', 'mmpose.apis'):
+        try:
+            __import__(module)
+        except Exception as err:  # ImportError, or a broken binary extension
+            problems.append(f'cannot import {module} ({err}) -> install the stack with: bash setup.sh')
     return problems
 
 
-def cpu_threads(settings) -> int:
-    """Torch threads per worker: CPU_THREADS, or the cores divided among MAX_WORKERS."""
-    if getattr(settings, 'CPU_THREADS', None):
-        return int(settings.CPU_THREADS)
-    return max(1, (os.cpu_count() or 1) // max(1, int(settings.MAX_WORKERS)))
-
-
-def worker_devices(device, workers: int) -> List[str]:
-    """The device of each local worker process. A DEVICE list is cycled; 'cuda' or 'cuda:0' on a
-    machine with n GPUs puts worker i on GPU i mod n; any other device is shared by all."""
-    if isinstance(device, (list, tuple)):
-        return [str(device[i % len(device)]) for i in range(workers)]
-    gpus = torch.cuda.device_count() if str(device) in ('cuda', 'cuda:0') else 0
-    if gpus > 1:
-        return [f'cuda:{i % gpus}' for i in range(workers)]
-    return [str(device)] * workers
-
-
-def first_device(device) -> str:
-    """DEVICE, or the first of a DEVICE list."""
-    return str(device[0]) if isinstance(device, (list, tuple)) else str(device)
-
-
-def pick_device(device) -> str:
-    device = first_device(device)
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        warnings.warn(f'DEVICE={device!r} but CUDA is not available: running on the CPU', stacklevel=2)
-        return 'cpu'
-    return str(device)
+def model_file_problems(settings) -> List[str]:
+    """Model configs and checkpoints that are not there, each one line naming the fix."""
+    problems = []
+    for kind, config, checkpoint in (('DET', settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT),
+                                     ('POSE', settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT)):
+        if not Path(config).is_file():
+            problems.append(f'{kind}_MODEL_CONFIG not found: {config}')
+        if not Path(checkpoint).is_file():
+            problems.append(f'{kind}_MODEL_CHECKPOINT not found: {checkpoint} -> download it with: '
+                            f'python scripts/download_models.py')
+    return problems
 
 
 def _load_strict(model, checkpoint: str, what: str) -> dict:
@@ -114,16 +91,6 @@ def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
     return model.to(device).eval()
 
 
-BATCH_SIZES = {'cpu': (1, 2), 'cuda': (16, 64)}  # (detector frames, pose crops) when not set
-
-
-def for_device(settings, device: str):
-    """The settings with batch sizes resolved for the device the models run on."""
-    det, pose = BATCH_SIZES['cuda' if str(device).startswith('cuda') else 'cpu']
-    return SimpleNamespace(**dict(vars(settings), DET_BATCH_SIZE=settings.DET_BATCH_SIZE or det,
-                                  POSE_BATCH_SIZE=settings.POSE_BATCH_SIZE or pose))
-
-
 @dataclass
 class LoadedModels:
     detector: torch.nn.Module
@@ -132,11 +99,12 @@ class LoadedModels:
 
 
 def load_models(settings, log=print) -> LoadedModels:
-    """Both models of the stage, on ``settings.DEVICE`` (or the CPU when there is no CUDA)."""
+    """Both models of the stage on ``settings.DEVICE``; ``settings`` as ``devices.resolve`` gives them
+    (device picked, CPU_THREADS decided)."""
     quiet_library_warnings()
     install_safe_checkpoint_loader()
-    torch.set_num_threads(cpu_threads(settings))  # the same in every executor: same bits
-    device = pick_device(settings.DEVICE)
+    torch.set_num_threads(settings.CPU_THREADS)  # the same in every executor: same bits
+    device = settings.DEVICE
     ensure_device_nms(device, log=log)  # mmcv without CUDA ops: the detector's NMS on the CPU
     detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
     log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')

@@ -34,8 +34,9 @@ import numpy as np
 import torch
 
 from signpose.nets.checkpoints import sha256_of
-from signpose.nets.loading import SetupError, cpu_threads, first_device
-from signpose.output.ledger import atomic_file
+from signpose.nets.devices import first_device
+from signpose.nets.loading import SetupError
+from signpose.output.files import atomic_file
 
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export changes (wrapper, names): older cache files are then not used
@@ -48,11 +49,9 @@ NUMPY = f'numpy=={np.__version__}'
 
 def backend_problem(settings) -> Optional[str]:
     """Why BACKEND cannot run here (one line naming the fix), or None."""
-    backend = getattr(settings, 'BACKEND', 'pytorch')
-    if backend == 'pytorch':
+    backend = settings.BACKEND
+    if backend not in REQUIREMENTS:  # 'pytorch' (config.value_problems checks the name)
         return None
-    if backend not in REQUIREMENTS:
-        return f"BACKEND must be 'pytorch', 'onnxruntime' or 'openvino', not {backend!r}"
     for requirement in (REQUIREMENTS[backend], EXPORTER):
         module = requirement.split('==')[0]
         try:
@@ -60,7 +59,7 @@ def backend_problem(settings) -> Optional[str]:
         except Exception as err:  # ImportError, or a broken binary extension
             return (f'BACKEND={backend!r} needs the package {module} (cannot import it: {err}) -> install it with: '
                     f'WITH_RUNTIMES=1 bash setup.sh (or: pip install {REQUIREMENTS[backend]} {EXPORTER} {NUMPY})')
-    if getattr(settings, 'PRECISION', 'fp32') not in (None, 'fp32'):
+    if settings.PRECISION != 'fp32':
         return f'BACKEND={backend!r} runs fp32 only: use PRECISION=fp32 (or BACKEND=pytorch for {settings.PRECISION})'
     if first_device(settings.DEVICE).startswith('cuda') and torch.cuda.is_available():
         return (f"BACKEND={backend!r} runs on the CPU (ONNX Runtime's CUDA provider is not built yet): "
@@ -226,7 +225,7 @@ class RuntimeNetwork:
         self.model, self.head, self.label, self.log = model, head, label, log
         self.backend = settings.BACKEND
         self.cache = Path(settings.RUNTIME_CACHE)
-        self.threads = cpu_threads(settings)
+        self.threads = settings.CPU_THREADS  # resolved (devices.resolve)
         self.sessions = {}  # input shape (C, H, W) -> (session, output structure)
 
     def file_for(self, shape) -> Path:

@@ -1,0 +1,1 @@
+"""What the stage leaves behind: atomic files, the ledger of outcomes, and a full disk handled."""

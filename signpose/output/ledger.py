@@ -1,15 +1,11 @@
-"""What the stage leaves behind: atomically written .npy files and the ledger of outcomes."""
-import io
+"""The ledger: one JSON line per segment outcome (written, skipped, failed), appended as they come."""
 import json
 import os
-import tempfile
 import time
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional
-
-import numpy as np
 
 from signpose.output.storage import output_error
 
@@ -34,37 +30,9 @@ class Outcome:
         return self.status == WRITTEN or (self.status == SKIPPED and self.reason in FINAL_SKIPS)
 
 
-@contextmanager
-def atomic_file(path, suffix: str = None):
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
-
-    A reader (or a rerun) sees either no file or the whole file, never a partial one; on any
-    error or interruption the temporary file is removed.
-    """
-    path = Path(path)
-    suffix = suffix or f'{path.suffix}.tmp'
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def save_npy_atomic(path, array: np.ndarray) -> None:
-    # np.save to a real file reports a short write as "N requested and M written", without the
-    # errno: written through Python's file instead, a full disk is an OSError(ENOSPC)
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    with atomic_file(path) as f:
-        f.write(buffer.getbuffer())
+def failures(segments, reason: str, reader: str = '') -> List[Outcome]:
+    """Every one of ``segments`` failed for ``reason`` (a video that could not be finished)."""
+    return [Outcome(s.sentence_name, s.video_name, FAILED, reason, reader=reader) for s in segments]
 
 
 LEDGER_BATCH = 10_000  # records per write and fsync (the plan's skips), and per parse when read

@@ -1,0 +1,1 @@
+"""Looking at the output: the contract checker and the skeleton drawer."""

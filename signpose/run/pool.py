@@ -3,18 +3,16 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator, List, Optional, Tuple
 
-from signpose.nets.loading import worker_devices
-from signpose.output.ledger import FAILED, Outcome
+from signpose.nets.devices import worker_devices
+from signpose.output.ledger import Outcome, failures
 from signpose.output.storage import OutputError
 
 _worker = {}  # per worker process: the loaded inference
 
 
 def _init_worker(settings, devices) -> None:
-    from types import SimpleNamespace
-
     from signpose.nets.inference import load_inference  # sets the worker's share of the cores
-    settings = SimpleNamespace(**dict(vars(settings), DEVICE=devices.get()))  # this worker's GPU
+    settings = settings.replace(DEVICE=devices.get())  # this worker's GPU
     _worker['settings'], _worker['infer'] = load_inference(settings, log=lambda *_: None)
 
 
@@ -26,7 +24,7 @@ def _process(task) -> Tuple[List[Outcome], Optional[OutputError]]:
 def run(tasks, settings) -> Iterator[Outcome]:
     # spawn: safe with CUDA and with the threads torch and OpenCV start
     context = multiprocessing.get_context('spawn')
-    devices = context.SimpleQueue()  # each worker takes one: worker i on GPU i mod n (models.worker_devices)
+    devices = context.SimpleQueue()  # each worker takes one: worker i on GPU i mod n (devices.worker_devices)
     for device in worker_devices(settings.DEVICE, settings.MAX_WORKERS):
         devices.put(device)
     with ProcessPoolExecutor(settings.MAX_WORKERS, mp_context=context, initializer=_init_worker,
@@ -41,8 +39,7 @@ def run(tasks, settings) -> Iterator[Outcome]:
                 try:
                     outcomes, error = future.result()
                 except Exception as err:  # a worker died or could not load the models
-                    outcomes, error = [Outcome(s.sentence_name, s.video_name, FAILED, f'worker failed: {err}')
-                                       for s in task.segments], None
+                    outcomes, error = failures(task.segments, f'worker failed: {err}'), None
                 yield from outcomes
                 if error is not None and stop is None:
                     stop = error

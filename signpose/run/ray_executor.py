@@ -7,14 +7,14 @@ file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_res
 and its unfinished call re-run (``max_task_retries``), reloading the models first.
 """
 import os
-from types import SimpleNamespace
 from typing import Iterator
 
 import numpy as np
 
-from signpose.nets.loading import SetupError, cpu_threads, first_device
-from signpose.output.ledger import FAILED, WRITTEN, Outcome
-from signpose.data.tasks import output_path
+from signpose.nets.devices import cpu_threads, first_device
+from signpose.nets.loading import SetupError
+from signpose.output.ledger import WRITTEN, Outcome, failures
+from signpose.output.files import output_path
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
 
@@ -75,7 +75,7 @@ def actor_plan(resources: dict, nodes: list, settings):
         # Ray makes an actor's GPU its only visible one: it is cuda:0 there. Its torch threads
         # (pre- and post-processing) match the CPUs it reserved, beside the decode threads.
         return gpus * per_gpu, dict(num_gpus=1 / per_gpu, num_cpus=cpus), \
-            SimpleNamespace(**dict(vars(settings), DEVICE='cuda:0', CPU_THREADS=cpus))
+            settings.replace(DEVICE='cuda:0', CPU_THREADS=cpus)
     cpus = cpu_threads(settings)
     return max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus), settings
 
@@ -107,16 +107,14 @@ def run(tasks, settings) -> Iterator[Outcome]:
                 stop = stop or error
             except ray.exceptions.RayError as err:  # out of restarts, or an error in the actor
                 message = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
-                outcomes = [Outcome(s.sentence_name, s.video_name, FAILED, f'ray: {message}')
-                            for s in task.segments]
+                outcomes = failures(task.segments, f'ray: {message}')
                 if isinstance(err, ray.exceptions.RayActorError):
                     actors.remove(actor)  # gone for good: the others take its share
                     actor = actors[0] if actors else None
                     if actor is None:
                         yield from outcomes
                         for left in pending:
-                            yield from (Outcome(s.sentence_name, s.video_name, FAILED, 'ray: no actor left')
-                                        for s in left.segments)
+                            yield from failures(left.segments, 'ray: no actor left')
                         return
             yield from outcomes
             hand_out(actor)

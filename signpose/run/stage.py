@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Iterator
 
 from signpose.data.manifest import ManifestError, read_manifest
-from signpose.nets.loading import SetupError, check_setup, first_device
+from signpose import config
+from signpose.nets.loading import SetupError
 from signpose.output.ledger import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
 from signpose.run.progress import progress_for
-from signpose.nets.runtimes import backend_problem
 from signpose.config import argument_parser, settings_from_args
 from signpose.data.shards import select_shard
 from signpose.output.storage import OutputError, check_writable, space_warning
@@ -25,9 +25,12 @@ EXIT_DONE, EXIT_FAILED, EXIT_FIX, EXIT_NO_SPACE, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 
 
 def print_settings(s) -> None:
-    import torch
-    device = s.DEVICE if not first_device(s.DEVICE).startswith('cuda') or torch.cuda.is_available() else \
-        f'{s.DEVICE} not available -> cpu'
+    """The banner: the settings as they will run (device picked, batch sizes and threads decided)."""
+    from signpose.nets.devices import first_device, resolve
+    run = resolve(s, warn=False)
+    device = run.DEVICE if run.DEVICE == first_device(s.DEVICE) else f'{first_device(s.DEVICE)} not available -> cpu'
+    if isinstance(s.DEVICE, (list, tuple)) and len(s.DEVICE) > 1:
+        device = f'{", ".join(s.DEVICE)} (worker i on the i-th, cycled)'
     sampling = f'{s.REDUCE_FPS_TO} fps' if s.REDUCE_FPS_TO else f'every {s.FRAME_SKIP} frame(s)'
     lines = [
         RULE, 'Stage 3b: 3D whole-body landmarks (RTMDet + RTMW3D)',
@@ -38,18 +41,13 @@ def print_settings(s) -> None:
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
         f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
-        f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s); '
-        f'batches det {s.DET_BATCH_SIZE or "auto"} / pose {s.POSE_BATCH_SIZE or "auto"}; '
-        f'precision {s.PRECISION}{backend_note(s)}',
+        f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s) of {run.CPU_THREADS} CPU thread(s); '
+        f'batches det {run.DET_BATCH_SIZE} / pose {run.POSE_BATCH_SIZE}; '
+        f'precision {s.PRECISION}{"" if s.BACKEND == "pytorch" else f"; backend {s.BACKEND}"}',
     ]
     if s.NUM_SHARDS > 1:
         lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
     print('\n'.join(lines + [RULE]), flush=True)
-
-
-def backend_note(s) -> str:
-    backend = getattr(s, 'BACKEND', 'pytorch')
-    return '' if backend == 'pytorch' else f'; backend {backend}'
 
 
 def video_reader(s) -> str:
@@ -57,37 +55,6 @@ def video_reader(s) -> str:
     if s.VIDEO_BACKEND == 'auto':
         return 'PyAV (auto)' if have_pyav() else 'OpenCV (auto: PyAV is not installed, so no AV1)'
     return s.VIDEO_BACKEND
-
-
-def precision_warning(settings):
-    """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
-    if settings.PRECISION == 'bf16' and not first_device(settings.DEVICE).startswith('cuda'):
-        import torch
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return ('PRECISION=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): it would run '
-                    'about 50x slower than fp32; use PRECISION=fp32')
-    if settings.PRECISION not in ('fp32', 'fp16', 'bf16'):
-        return f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {settings.PRECISION!r}"
-    return None
-
-
-def video_backend_problem(settings):
-    from signpose.data.video import VideoError, resolve_backend
-    try:
-        resolve_backend(settings.VIDEO_BACKEND)
-    except (ValueError, VideoError) as err:
-        return str(err)
-    return None
-
-
-def check_dependencies() -> list:
-    problems = []
-    for module in ('torch', 'cv2', 'mmengine', 'mmcv.ops', 'mmdet.apis', 'mmpose.apis'):
-        try:
-            __import__(module)
-        except Exception as err:  # ImportError, or a broken binary extension
-            problems.append(f'cannot import {module} ({err}) -> install the stack with: bash setup.sh')
-    return problems
 
 
 def local_outcomes(tasks, settings) -> Iterator[Outcome]:
@@ -107,17 +74,12 @@ def outcomes_of(tasks, settings) -> Iterator[Outcome]:
     if settings.EXECUTOR == 'ray':
         from signpose.run import ray_executor
         return ray_executor.run(tasks, settings)
-    if settings.EXECUTOR != 'local':
-        raise SetupError(f"EXECUTOR must be 'local' or 'ray', not {settings.EXECUTOR!r}")
     return local_outcomes(tasks, settings)
 
 
 def run(settings) -> int:
     print_settings(settings)
-    problems = check_dependencies() or check_setup(settings)
-    if not problems:
-        problems = [p for p in (precision_warning(settings), video_backend_problem(settings),
-                                backend_problem(settings)) if p]
+    problems = config.problems(settings)
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)

@@ -1,0 +1,45 @@
+"""Output files: where each segment's file goes, and writes that never leave a partial file."""
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def output_path(npy_dir, sentence_name: str) -> Path:
+    return Path(npy_dir) / f'{sentence_name}.npy'
+
+
+@contextmanager
+def atomic_file(path, suffix: str = None):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    A reader (or a rerun) sees either no file or the whole file, never a partial one; on any
+    error or interruption the temporary file is removed.
+    """
+    path = Path(path)
+    suffix = suffix or f'{path.suffix}.tmp'
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_npy_atomic(path, array: np.ndarray) -> None:
+    # np.save to a real file reports a short write as "N requested and M written", without the
+    # errno: written through Python's file instead, a full disk is an OSError(ENOSPC)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with atomic_file(path) as f:
+        f.write(buffer.getbuffer())
