@@ -312,13 +312,14 @@ def check_pose_file(pose_path, npy_path, keypoint_idx: Sequence[int]) -> List[st
     confidence = np.asarray(pose.body.confidence, dtype=np.float32)
     outside = ~((confidence >= 0) & (confidence <= 1))
     if outside.any():
-        problems.append(f'{int(outside.sum())} confidence values outside [0, 1] (frames {_frames(outside.any(axis=(1, 2)))})')
+        problems.append(f'{int(outside.sum())} confidence values outside [0, 1]: frames '
+                        f'{_frames(outside.any(axis=(1, 2)))}')
     masked = frames_without_person(pose)
     empty = ~npy.reshape(npy.shape[0], -1).any(axis=1)
     if (masked & ~empty).any():
-        problems.append(f'frames {_frames(masked & ~empty)} are masked but the .npy has a person there')
+        problems.append(f'masked (no person) where the .npy has a person: frames {_frames(masked & ~empty)}')
     if (empty & ~masked).any():
-        problems.append(f'frames {_frames(empty & ~masked)} are not masked but the .npy row is all zeros')
+        problems.append(f'not masked where the .npy row is all zeros (no person): frames {_frames(empty & ~masked)}')
     try:
         rows = npy_rows_from_pose(pose, idx, add_visible=npy.shape[2] == 4)
     except ValueError as err:

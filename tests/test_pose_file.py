@@ -41,9 +41,11 @@ def model_output(frames=8, seed=0, absent=(1, 5)):
 
 
 def header_of(pose):
+    """A header's content, comparable (a header read back holds numpy colours and limbs)."""
     dims = pose.header.dimensions
-    return (dims.width, dims.height, dims.depth, [(c.name, c.format, list(c.points), [tuple(map(int, l)) for l in c.limbs],
-            np.asarray(c.colors).tolist()) for c in pose.header.components])
+    components = [(c.name, c.format, list(c.points), [tuple(map(int, limb)) for limb in c.limbs],
+                   np.asarray(c.colors).tolist()) for c in pose.header.components]
+    return dims.width, dims.height, dims.depth, components
 
 
 def stage_npy(xy, z, scores, present, idx=IDX, add_visible=True):
@@ -219,7 +221,7 @@ def test_check_pose_file_passes_a_good_file_and_finds_planted_problems(written, 
     emptied = npy.copy()
     emptied[2] = 0  # the .npy says no person where the .pose has one
     problems = check_pose_file(pose_path, _save(tmp_path / 'emptied.npy', emptied), IDX)
-    assert any('frames 2 are not masked' in p for p in problems), problems
+    assert any('not masked where the .npy row is all zeros (no person): frames 2' in p for p in problems), problems
 
     changed = npy.copy()
     changed[4, 10, 0] += np.float32(1e-3)
@@ -231,7 +233,8 @@ def test_check_pose_file_passes_a_good_file_and_finds_planted_problems(written, 
     gone = present.copy()
     gone[3] = False
     write_pose_atomic(tmp_path / 'gone.pose', wholebody_pose(xy, z, scores, gone, W, H, FPS))
-    assert any('frames 3 are masked but' in p for p in check_pose_file(tmp_path / 'gone.pose', npy_path, IDX))
+    assert check_pose_file(tmp_path / 'gone.pose', npy_path, IDX) == [
+        'masked (no person) where the .npy has a person: frames 3']
     raw = wholebody_pose(xy, z, scores, present, W, H, FPS)
     raw.body.confidence = np.asarray(raw.body.confidence) * 2
     write_pose_atomic(tmp_path / 'raw.pose', raw)
