@@ -204,6 +204,9 @@ def npy_rows_from_pose(pose: Pose, keypoint_idx: Sequence[int], add_visible: boo
     ``signpose.landmarks.pose_row``: x = clip(x / width, 0, 1) and y = clip(y / height, 0, 1) in
     float32, z unchanged, visibility = confidence. Frames without a person (all points masked) are
     zeros. Points masked alone (confidence 0) keep their stored x, y, z, as the ``.npy`` does.
+    Equal bit for bit to ``pose_row`` on the same float32 pixels; from float64 pixels (RTMW3D's
+    estimator gives those), which ``pose_row`` divides in float64 and the file stores as float32,
+    x and y can differ by one float32 unit in the last place.
     """
     positions = _positions(pose, keypoint_idx)
     data = np.asarray(ma.getdata(pose.body.data)[:, 0][:, positions], dtype=np.float32)

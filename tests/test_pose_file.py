@@ -134,6 +134,19 @@ def test_npy_rows_from_pose_equal_pose_rows_exactly(written, add_visible):
     assert every.tobytes() == stage_npy(*out, idx=list(range(133))).tobytes()
 
 
+def test_float64_pixels_differ_from_the_npy_by_float32_rounding_only(tmp_path):
+    """RTMW3D's estimator gives image pixels in float64: pose_row divides them in float64, the
+    .pose stores them as float32. Recomputed from the .pose, x and y are then within 1 ulp."""
+    xy, z, scores, present = model_output(frames=40, seed=3)
+    xy = xy.astype(np.float64) + np.random.default_rng(3).uniform(0, 1e-3, xy.shape)
+    npy = stage_npy(xy, z, scores, present)
+    write_pose_atomic(tmp_path / 'f.pose', wholebody_pose(xy, z, scores, present, W, H, FPS))
+    rows = npy_rows_from_pose(read_pose(tmp_path / 'f.pose'), IDX)
+    assert (rows != npy).any() and np.array_equal(rows[..., 2:], npy[..., 2:])
+    assert (np.abs(rows - npy) <= np.spacing(np.abs(npy))).all()
+    assert check_pose_file(tmp_path / 'f.pose', _save(tmp_path / 'f.npy', npy), IDX) == []
+
+
 @pytest.mark.parametrize('channels', [4, 3])
 def test_converted_npy_reproduces_the_npy(tmp_path, channels):
     out = model_output(seed=1, absent=(0, 3, 7))
