@@ -24,6 +24,10 @@ so a point whose score is 0 or less is masked too; its x, y, z are still stored.
 A file written from the model's full output has all 133 points (``wholebody_pose``); a file
 converted from an existing ``.npy`` holds only that file's 85 points (``pose_from_npy``), in the
 same components, and is read back the same way (``npy_rows_from_pose`` finds points by name).
+
+pose-format's tools take x, y, z as one space: ``Pose.normalize`` (shoulder width 1, with
+``pose_format.utils.generic.pose_normalization_info``) divides z in metres by the shoulder width in
+pixels too, so z comes out near 0; scale z apart if it matters.
 """
 import io
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -39,7 +43,6 @@ from .output import atomic_file
 
 NUM_POINTS = 133  # COCO-WholeBody
 POINT_FORMAT = 'XYZC'
-COMPONENT_NAMES = ('BODY', 'FACE', 'LEFT_HAND', 'RIGHT_HAND')
 # The header's depth: the extent of RTMW3D's z axis in metres, rounded up to the whole number that
 # PoseHeaderDimensions stores (an unsigned 16-bit integer, as width and height). RTMW3D decodes z
 # into [-z_range, z_range] around the root with z_range = 2.1744869 m (models/rtmpose3d/codec.py),
