@@ -125,7 +125,7 @@ fi
 
 numpy_now() { "$PY" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true; }
 NUMPY_BEFORE=$(numpy_now)
-step "pinned runtime dependencies (numpy $NUMPY_VERSION, opencv-python 4.11.0.86, pandas<3, ...)"
+step "pinned runtime dependencies (numpy $NUMPY_VERSION, opencv-python 4.11.0.86, pandas<3, pose-format 0.15.0, ...)"
 if [ "$DRY_RUN" = 1 ]; then
   pip_install -r requirements.txt "numpy==$NUMPY_VERSION"
 else
@@ -257,6 +257,7 @@ from mmcv.ops import nms  # the compiled ops
 import mmdet.apis, mmpose.apis  # noqa: F401
 import signpose.run.stage  # noqa: F401  (the project, installed)
 import xtcocotools.mask  # noqa: F401  (built against this numpy)
+import pose_format.pose_visualizer  # noqa: F401  (.pose files)
 print(f"    mmcv {mmcv.__version__}  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "
       f"mmengine {mmengine.__version__}  torch {torch.__version__}  numpy {numpy.__version__}  cv2 {cv2.__version__}")
 if numpy.__version__ != sys.argv[1]:
