@@ -18,11 +18,11 @@ from pose_format.utils.cocowholebody133_header import cocowholebody_components
 from pose_format.utils.fast_math import distance_batch
 from pose_format.utils.generic import detect_known_pose_format, pose_normalization_info
 
-from signpose import pose_file
-from signpose.landmarks import empty_row, pose_row
-from signpose.pose_file import (check_pose_file, npy_rows_from_pose, pose_from_npy, read_pose, wholebody_header,
+from signpose.output import pose_file
+from signpose.engine.landmarks import empty_row, pose_row
+from signpose.output.pose_file import (check_pose_file, npy_rows_from_pose, pose_from_npy, read_pose, wholebody_header,
                                 wholebody_pose, write_pose_atomic)
-from signpose.settings import load_settings
+from signpose.config import load_settings
 
 IDX = load_settings().COCO_WHOLEBODY_IDX  # the stage's 85 points
 W, H, FPS = 320, 240, 24.0
@@ -49,7 +49,7 @@ def header_of(pose):
 
 
 def stage_npy(xy, z, scores, present, idx=IDX, add_visible=True):
-    """The .npy the stage writes for that output (signpose.landmarks)."""
+    """The .npy the stage writes for that output (signpose.engine.landmarks)."""
     return np.stack([pose_row(xy[t], z[t], scores[t], W, H, idx, add_visible) if present[t]
                      else empty_row(len(idx), add_visible) for t in range(len(present))])
 
@@ -74,7 +74,7 @@ def test_header_is_pose_formats_coco_wholebody_with_xyzc():
         assert ours.points == theirs.points and ours.limbs == theirs.limbs
     assert (header.dimensions.width, header.dimensions.height) == (W, H)
     # depth: the extent of RTMW3D's z axis in metres, rounded up (z_range from the model's codec)
-    z_range = float(re.search(r'^Z_RANGE = ([0-9.]+)', (ROOT / 'models/rtmpose3d/codec.py').read_text(), re.M)[1])
+    z_range = float(re.search(r'^Z_RANGE = ([0-9.]+)', (ROOT / 'signpose/nets/rtmw3d/codec.py').read_text(), re.M)[1])
     assert header.dimensions.depth == pose_file.Z_EXTENT_METRES == int(np.ceil(2 * z_range)) == 5
     assert detect_known_pose_format(header) == 'coco_wholebody_133'
 

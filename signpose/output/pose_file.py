@@ -7,7 +7,7 @@ and a body: ``data`` (frames, people, points, dims) float32 as a numpy masked ar
 with the point format ``XYZC`` instead of the library's ``XYC``: RTMW3D gives a z.
 
 What the file holds, point by point, and how it relates to the stage's ``.npy`` row
-(``signpose.landmarks.pose_row``):
+(``signpose.engine.landmarks.pose_row``):
 
     .pose                                   .npy (T, 85, 4)
     x, y   image pixels, as the model gives  clip(x / width, 0, 1), clip(y / height, 0, 1)
@@ -39,13 +39,13 @@ from pose_format.numpy import NumPyPoseBody
 from pose_format.pose_header import VERSION, PoseHeader, PoseHeaderComponent, PoseHeaderDimensions
 from pose_format.utils.cocowholebody133_header import cocowholebody_components
 
-from .output import atomic_file
+from signpose.output.files import atomic_file
 
 NUM_POINTS = 133  # COCO-WholeBody
 POINT_FORMAT = 'XYZC'
 # The header's depth: the extent of RTMW3D's z axis in metres, rounded up to the whole number that
 # PoseHeaderDimensions stores (an unsigned 16-bit integer, as width and height). RTMW3D decodes z
-# into [-z_range, z_range] around the root with z_range = 2.1744869 m (models/rtmpose3d/codec.py),
+# into [-z_range, z_range] around the root with z_range = 2.1744869 m (signpose/nets/rtmw3d/codec.py),
 # 4.35 m in all. Width and height are the frame in pixels, the units of x and y; a depth of 5 beside
 # them says that z is in metres (its whole axis is 5 of them), not in pixels. pose-format itself
 # does not read the value (its visualiser and normalisation use x, y, z as they are).
@@ -204,7 +204,7 @@ def npy_rows_from_pose(pose: Pose, keypoint_idx: Sequence[int], add_visible: boo
 
     ``keypoint_idx``: COCO-WholeBody indices (the stage's ``COCO_WHOLEBODY_IDX``), found by name,
     so a 133-point file and a converted 85-point file both work. Per point, as
-    ``signpose.landmarks.pose_row``: x = clip(x / width, 0, 1) and y = clip(y / height, 0, 1) in
+    ``signpose.engine.landmarks.pose_row``: x = clip(x / width, 0, 1) and y = clip(y / height, 0, 1) in
     float32, z unchanged, visibility = confidence. Frames without a person (all points masked) are
     zeros. Points masked alone (confidence 0) keep their stored x, y, z, as the ``.npy`` does.
     Equal bit for bit to ``pose_row`` on the same float32 pixels; from float64 pixels (RTMW3D's

@@ -1,0 +1,156 @@
+"""Convert the stage's .npy files to .pose files (pose-format), one beside each .npy (or into --out).
+
+    python scripts/3b_npy_to_pose.py                      # every .npy in NPY_DIR
+    python scripts/3b_npy_to_pose.py /data/npy --out /data/pose
+    python scripts/3b_npy_to_pose.py a.npy b.npy --width 1280 --height 720
+    python scripts/3b_npy_to_pose.py --cfg-options NPY_DIR=/data/npy VIDEO_DIR=/data/videos
+
+A .pose file holds pixels, so each file needs its frame size: --width and --height for all files,
+else the size of its video in VIDEO_DIR (the video is named by the ledger beside the .npy, or by
+the manifest CSV_FILE). The frame rate: --fps, else the rate the stage sampled the video at
+(REDUCE_FPS_TO, 24, or less for a slower video). The .pose keeps the file's 85 points (see
+signpose/pose_file.py). Existing .pose files are kept unless --overwrite.
+Exit status: 0 every file converted or already there, 1 some file could not be converted,
+2 the run cannot start.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from signpose.data.manifest import ManifestError, read_manifest
+from signpose.output.ledger import read_ledgers
+from signpose.output.pose_file import pose_from_npy, write_pose_atomic
+from signpose.config import argument_parser, settings_from_args
+from signpose.output.storage import frames_per_second
+from signpose.data.video import VideoError, find_video, probe
+
+
+class Unconvertible(Exception):
+    """One file that cannot be converted, with the reason in one line."""
+
+
+class FrameSizes:
+    """(width, height, fps) for a sentence: from the arguments, or from its video."""
+
+    def __init__(self, settings, width=None, height=None, fps=None):
+        self.settings, self.width, self.height, self.fps = settings, width, height, fps
+        self._ledgers, self._manifest, self._videos = {}, None, {}
+
+    def video_name(self, sentence: str, folder: Path):
+        if folder not in self._ledgers:
+            self._ledgers[folder] = read_ledgers(folder)
+        outcome = self._ledgers[folder].get(sentence)
+        if outcome is not None and outcome.video:
+            return outcome.video
+        if self._manifest is None:
+            try:
+                segments, _ = read_manifest(self.settings.CSV_FILE)
+                self._manifest = {s.sentence_name: s.video_name for s in segments}
+            except ManifestError as err:
+                print(f'note: {err}; videos are found through ledgers only', file=sys.stderr)
+                self._manifest = {}
+        return self._manifest.get(sentence)
+
+    def video(self, name: str):
+        if name not in self._videos:
+            path = find_video(self.settings.VIDEO_DIR, name)
+            try:
+                self._videos[name] = (probe(path, self.settings.VIDEO_BACKEND), None) if path else \
+                    (None, f'video {name!r} not found in VIDEO_DIR {self.settings.VIDEO_DIR}')
+            except VideoError as err:
+                self._videos[name] = (None, f'video {name!r} cannot be read: {err}')
+        return self._videos[name]
+
+    def of(self, npy: Path):
+        if self.width and self.height:
+            fps = self.fps or self.settings.REDUCE_FPS_TO
+            if not fps:
+                raise Unconvertible('REDUCE_FPS_TO is None (FRAME_SKIP sampling): pass --fps')
+            return self.width, self.height, float(fps)
+        name = self.video_name(npy.stem, npy.parent)
+        if name is None:
+            raise Unconvertible('frame size unknown: not in the ledger nor the manifest; pass --width and --height')
+        info, why = self.video(name)
+        if info is None:
+            raise Unconvertible(f'frame size unknown: {why}; pass --width and --height')
+        return info.width, info.height, float(self.fps or frames_per_second(self.settings, info.fps))
+
+
+def npy_files(paths, default_dir):
+    """The .npy files named, or in the folders named (default: NPY_DIR), sorted; and missing paths."""
+    files, missing = [], []
+    for path in map(Path, paths or [default_dir]):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.glob('*.npy') if not p.name.startswith('.')))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(path)
+    return files, missing
+
+
+def convert(npy: Path, out: Path, sizes: FrameSizes, keypoint_idx) -> None:
+    try:
+        array = np.load(npy, allow_pickle=False)
+    except Exception as err:
+        raise Unconvertible(f'cannot be loaded: {type(err).__name__}: {err}') from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise Unconvertible('an .npz archive, not a .npy array')
+    if array.ndim != 3 or array.shape[1] != len(keypoint_idx) or array.shape[2] not in (3, 4):
+        raise Unconvertible(f'array has shape {array.shape}, not (T, {len(keypoint_idx)}, 4 or 3)')
+    if not np.issubdtype(array.dtype, np.floating):
+        raise Unconvertible(f'array is {array.dtype}, not floating point')
+    if not np.isfinite(array).all():
+        raise Unconvertible('array holds NaN or infinite values')
+    width, height, fps = sizes.of(npy)  # after the array's checks: no video is probed for a bad file
+    try:
+        pose = pose_from_npy(array, keypoint_idx, width, height, fps)
+    except ValueError as err:
+        raise Unconvertible(str(err)) from None
+    write_pose_atomic(out, pose)
+
+
+def main(argv=None) -> int:
+    parser = argument_parser('Convert stage 3b .npy files to .pose files (pose-format).')
+    parser.add_argument('paths', nargs='*', metavar='PATH',
+                        help='.npy files or folders of them (default: NPY_DIR)')
+    parser.add_argument('--out', metavar='DIR', help='write the .pose files here (default: beside each .npy)')
+    parser.add_argument('--width', type=int, help='frame width in pixels, for every file (with --height)')
+    parser.add_argument('--height', type=int, help='frame height in pixels, for every file (with --width)')
+    parser.add_argument('--fps', type=float, help='frame rate of the .npy frames (default: the sampled rate)')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing .pose files')
+    args = parser.parse_args(argv)
+    if (args.width is None) != (args.height is None):
+        parser.error('give --width and --height together')
+    for name in ('width', 'height', 'fps'):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            parser.error(f'--{name} must be positive')
+    settings = settings_from_args(args)
+    files, missing = npy_files(args.paths, settings.NPY_DIR)
+    for path in missing:
+        print(f'{path}: no such file or folder', file=sys.stderr)
+    if not files:
+        print('ERROR: no .npy files to convert', file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    sizes = FrameSizes(settings, args.width, args.height, args.fps)
+    converted, kept, failed = 0, 0, len(missing)
+    for npy in files:
+        out = (out_dir or npy.parent) / f'{npy.stem}.pose'
+        if out.exists() and not args.overwrite:
+            kept += 1
+            continue
+        try:
+            convert(npy, out, sizes, settings.COCO_WHOLEBODY_IDX)
+        except (Unconvertible, OSError) as err:
+            print(f'{npy}: not converted: {err}', file=sys.stderr)
+            failed += 1
+            continue
+        converted += 1
+    print(f'{converted} converted, {kept} already there (--overwrite replaces them), {failed} not converted')
+    return 1 if failed else 0
