@@ -66,7 +66,11 @@ BACKEND = 'pytorch'      # runs the two networks: 'pytorch', or on the CPU 'onnx
 RUNTIME_CACHE = f'{ROOT}/models/runtime_cache'  # the networks exported for those runtimes, one file per
                                                 # config, weights and input shape (made at first use)
 
-# ---------------------------------------------------------------- output: 85 of the 133 keypoints
+# ---------------------------------------------------------------- output
+OUTPUT_FORMATS = ('npy',)  # files per segment in NPY_DIR: 'npy' ({SENTENCE_NAME}.npy: the 85 keypoints below,
+                           # normalised, for stage 4) and/or 'pose' ({SENTENCE_NAME}.pose: all 133 keypoints in
+                           # pixels, pose-format's COCO-WholeBody header); a segment is done when all exist
+# the .npy's 85 of the 133 keypoints
 COCO_WHOLEBODY_IDX = (
     [5, 6, 7, 8, 11, 12]                       # shoulders, elbows, hips
     + list(range(23, 40, 2))                   # face contour 23, 25, ..., 39

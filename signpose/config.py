@@ -18,7 +18,6 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpo
 
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 EXECUTORS = ('local', 'ray')
-BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
 OUTPUT_FORMATS = ('npy', 'pose')
 NUM_COCO_WHOLEBODY = 133  # keypoints RTMW3D estimates
 
@@ -67,6 +66,7 @@ class Settings:
     BACKEND: str
     RUNTIME_CACHE: str
     # output
+    OUTPUT_FORMATS: Tuple[str, ...]
     COCO_WHOLEBODY_IDX: Tuple[int, ...]
 
     def replace(self, **changes) -> 'Settings':
@@ -99,6 +99,8 @@ def _convert(name: str, value, hint):
                 errors.append(str(err))
         raise TypeError(f'{name} = {value!r}: ' + ' or '.join(sorted(set(e.split(': ', 1)[-1] for e in errors))))
     if origin is tuple:
+        if isinstance(value, str) and args == (str, Ellipsis):
+            value = [value]  # OUTPUT_FORMATS=pose on the command line: one item
         if isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'):
             raise TypeError(f'{name} = {value!r}: expected a list')
         items = list(value)
@@ -172,15 +174,16 @@ def value_problems(s: Settings) -> List[str]:
         (s.NUM_SHARDS >= 1, f'NUM_SHARDS must be at least 1, not {s.NUM_SHARDS}'),
         (s.NUM_SHARDS <= 1 or 0 <= s.SHARD_INDEX < s.NUM_SHARDS,
          f'SHARD_INDEX={s.SHARD_INDEX} is not in [0, NUM_SHARDS={s.NUM_SHARDS})'),
-        (0 <= s.BBOX_THR < 1, f'BBOX_THR must be in [0, 1), not {s.BBOX_THR}'),
         (s.DET_BATCH_SIZE is None or s.DET_BATCH_SIZE >= 1, f'DET_BATCH_SIZE must be at least 1 or None, not {s.DET_BATCH_SIZE}'),
         (s.POSE_BATCH_SIZE is None or s.POSE_BATCH_SIZE >= 1, f'POSE_BATCH_SIZE must be at least 1 or None, not {s.POSE_BATCH_SIZE}'),
         (s.DECODE_QUEUE >= 1, f'DECODE_QUEUE must be at least 1, not {s.DECODE_QUEUE}'),
         (s.PRECISION in PRECISIONS, f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {s.PRECISION!r}"),
-        (s.BACKEND in BACKENDS, f"BACKEND must be 'pytorch', 'onnxruntime' or 'openvino', not {s.BACKEND!r}"),
         (all(0 <= i < NUM_COCO_WHOLEBODY for i in s.COCO_WHOLEBODY_IDX) and s.COCO_WHOLEBODY_IDX,
          f'COCO_WHOLEBODY_IDX must list keypoints in [0, {NUM_COCO_WHOLEBODY})'),
         (bool(s.DEVICE), 'DEVICE must name a device (e.g. "cuda:0" or "cpu")'),
+        (bool(s.OUTPUT_FORMATS) and set(s.OUTPUT_FORMATS) <= set(OUTPUT_FORMATS)
+         and len(set(s.OUTPUT_FORMATS)) == len(s.OUTPUT_FORMATS),
+         f"OUTPUT_FORMATS must be one or both of 'npy', 'pose', not {s.OUTPUT_FORMATS!r}"),
     ]
     problems += [message for ok, message in checks if not ok]
     return problems
@@ -203,6 +206,12 @@ def problems(s: Settings) -> List[str]:
     from signpose.nets.devices import precision_problem
     from signpose.nets.runtimes import backend_problem
     found = model_file_problems(s)
+    if 'pose' in s.OUTPUT_FORMATS:
+        try:
+            import pose_format.pose  # noqa: F401
+        except ImportError as err:
+            found.append(f"OUTPUT_FORMATS has 'pose', which needs pose-format ({err}) -> bash setup.sh "
+                         f"(or: pip install pose-format==0.15.0)")
     found += [p for p in (precision_problem(s), video_backend_problem(s.VIDEO_BACKEND), backend_problem(s)) if p]
     return found
 

@@ -35,7 +35,8 @@ def rtmw3d_head():
     from mmpose.registry import MODELS
     from conftest import RTMW3D_L
     import signpose.nets.rtmw3d  # noqa: F401  (registers the head)
-    head = MODELS.build(Config.fromfile(RTMW3D_L).model.head).eval()
+    # mmpose's scope whatever an earlier test left as the default scope (mmdet after a detector)
+    head = MODELS.build(dict(Config.fromfile(RTMW3D_L).model.head, _scope_='mmpose')).eval()
     torch.manual_seed(0)
     feats = (torch.randn(2, 512, 24, 18), torch.randn(2, 1024, 12, 9))
     return head, feats

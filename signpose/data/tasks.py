@@ -77,7 +77,7 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     outputs = existing_outputs(settings.NPY_DIR)
     for seg in segments:
         previous = ledger.get(seg.sentence_name)
-        if f'{seg.sentence_name}.npy' in outputs:
+        if all(f'{seg.sentence_name}.{fmt}' in outputs for fmt in settings.OUTPUT_FORMATS):
             counts[OUTPUT_EXISTS] += 1
         elif previous is not None and previous.is_final() and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1

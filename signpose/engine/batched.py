@@ -71,7 +71,7 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         for (index, _), (xy, z, scores) in zip(pose_batch, results):
             with timed(stats, 'post-process'):
                 row = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
-            book.pose(index, row)
+            book.pose(index, row, (xy, z, scores))
         pose_batch.clear()
 
     def run_detection():

@@ -8,7 +8,7 @@ from signpose.data.tasks import VideoTask
 from signpose.data.video import read_frames
 from signpose.engine.batched import plan_video, timed_frames
 from signpose.engine.landmarks import pose_row
-from signpose.engine.segments import failed_outcomes, finish, plan_segments, timed
+from signpose.engine.segments import failed_outcomes, finish, plan_segments, record_pose, timed
 from signpose.nets.inference import Pose, person_boxes, pose_of
 from signpose.nets.precision import precision_context
 from signpose.output.ledger import Outcome
@@ -54,10 +54,9 @@ def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[di
                 if len(boxes) == 1:
                     xy, z, scores = infer.pose([frame], [boxes[0]])[0]
                     with timed(stats, 'post-process'):
-                        state.rows[state.position[index]] = pose_row(
-                            xy, z, scores, task.info.width, task.info.height, settings.COCO_WHOLEBODY_IDX,
-                            settings.ADD_VISIBLE)
-                    state.persons = True
+                        row = pose_row(xy, z, scores, task.info.width, task.info.height,
+                                       settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
+                    record_pose(state, index, row, (xy, z, scores))
             yield finish(state, task, settings, stats)
         except OutputError:
             raise

@@ -16,9 +16,10 @@ from signpose.data.manifest import Segment
 from signpose.data.sampling import sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
-from signpose.output.files import output_path, save_npy_atomic
+from signpose.config import NUM_COCO_WHOLEBODY
+from signpose.output.files import output_paths, save_npy_atomic
 from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, failures
-from signpose.output.storage import output_error
+from signpose.output.storage import frames_per_second, output_error
 
 
 @contextmanager
@@ -45,6 +46,36 @@ class SegmentState:
     persons: bool = False
     multiple: bool = False
     done: bool = False
+    keypoints: Optional['Keypoints'] = None  # all 133 in pixels, kept for a .pose file
+
+
+@dataclass
+class Keypoints:
+    """A segment's frames as the pose model gave them (for OUTPUT_FORMATS 'pose'): image pixels,
+    z, raw scores, and which frames had a person."""
+    xy: np.ndarray  # (T, 133, 2) float32
+    z: np.ndarray  # (T, 133) float32
+    scores: np.ndarray  # (T, 133) float32
+    present: np.ndarray  # (T,) bool
+
+    @classmethod
+    def empty(cls, frames: int) -> 'Keypoints':
+        return cls(np.zeros((frames, NUM_COCO_WHOLEBODY, 2), np.float32), np.zeros((frames, NUM_COCO_WHOLEBODY), np.float32),
+                   np.zeros((frames, NUM_COCO_WHOLEBODY), np.float32), np.zeros(frames, bool))
+
+    def put(self, position: int, pose) -> None:
+        xy, z, scores = pose
+        self.xy[position], self.z[position], self.scores[position] = xy, z, scores
+        self.present[position] = True
+
+
+def record_pose(state: SegmentState, index: int, row: np.ndarray, pose) -> None:
+    """Frame ``index`` of the segment showed one person: its .npy row (and its keypoints for a .pose)."""
+    position = state.position[index]
+    state.rows[position] = row
+    if state.keypoints is not None:
+        state.keypoints.put(position, pose)
+    state.persons = True
 
 
 def plan_segments(task: VideoTask, settings, timeline: Optional[Timeline] = None) -> List[SegmentState]:
@@ -54,7 +85,8 @@ def plan_segments(task: VideoTask, settings, timeline: Optional[Timeline] = None
     for seg in task.segments:
         indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP, times)
         rows = np.zeros((len(indices), width, 4 if settings.ADD_VISIBLE else 3), dtype=np.float32)
-        states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}))
+        keypoints = Keypoints.empty(len(indices)) if 'pose' in settings.OUTPUT_FORMATS else None
+        states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}, keypoints=keypoints))
     return states
 
 
@@ -94,10 +126,10 @@ class SegmentBook:
         for s in self.open_targets(index):
             s.resolved += 1  # the row stays zeros
 
-    def pose(self, index: int, row: np.ndarray) -> None:
+    def pose(self, index: int, row: np.ndarray, pose) -> None:
+        """One person in frame ``index``: its .npy row, and ``pose`` (xy, z, scores) for a .pose file."""
         for s in self.open_targets(index):
-            s.rows[s.position[index]] = row
-            s.persons = True
+            record_pose(s, index, row, pose)
             s.resolved += 1
 
     def finished(self, next_index: float) -> Iterator[SegmentState]:
@@ -133,18 +165,32 @@ def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict]
         return Outcome(**base, status=SKIPPED, reason=f'no frames: the video ends before {seg.start:.2f} s')
     if not state.persons:
         return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered)
-    path = output_path(settings.NPY_DIR, seg.sentence_name)
+    paths = output_paths(settings, seg.sentence_name)
     with timed(stats, 'write'):
-        try:
-            save_npy_atomic(path, state.rows[:state.delivered])
-        except OSError as err:
-            stop = output_error(err, path)  # a full or unwritable folder stops the run
-            if stop is None:
-                raise
-            raise stop from None
+        for fmt, path in paths.items():  # the segment is done once all exist (data/tasks.py)
+            try:
+                write_output(fmt, path, state, task, settings)
+            except OSError as err:
+                stop = output_error(err, path)  # a full or unwritable folder stops the run
+                if stop is None:
+                    raise
+                raise stop from None
     note = '' if state.delivered == len(state.indices) else \
         f'video ended early: {state.delivered} of {len(state.indices)} frames'
-    return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(path))
+    return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(next(iter(paths.values()))))
+
+
+def write_output(fmt: str, path, state: SegmentState, task: VideoTask, settings) -> None:
+    """One file of a finished segment, written atomically: the (T, 85, C) .npy or the 133-point .pose."""
+    frames = state.delivered
+    if fmt == 'npy':
+        save_npy_atomic(path, state.rows[:frames])
+        return
+    from signpose.output.pose_file import wholebody_pose, write_pose_atomic
+    k = state.keypoints
+    pose = wholebody_pose(k.xy[:frames], k.z[:frames], k.scores[:frames], k.present[:frames],
+                          task.info.width, task.info.height, frames_per_second(settings, task.info.fps))
+    write_pose_atomic(path, pose)
 
 
 def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:

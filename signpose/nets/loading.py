@@ -50,6 +50,7 @@ def model_file_problems(settings) -> List[str]:
 def _load_strict(model, checkpoint: str, what: str) -> dict:
     """Load weights strictly: a checkpoint of another architecture must never run half-random."""
     from mmengine.runner import load_checkpoint
+    install_safe_checkpoint_loader()  # OpenMMLab checkpoints hold numpy metadata: unpickled safely
     try:
         return load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
     except RuntimeError as err:

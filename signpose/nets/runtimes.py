@@ -50,8 +50,10 @@ NUMPY = f'numpy=={np.__version__}'
 def backend_problem(settings) -> Optional[str]:
     """Why BACKEND cannot run here (one line naming the fix), or None."""
     backend = settings.BACKEND
-    if backend not in REQUIREMENTS:  # 'pytorch' (config.value_problems checks the name)
+    if backend == 'pytorch':
         return None
+    if backend not in REQUIREMENTS:
+        return f"BACKEND must be 'pytorch', 'onnxruntime' or 'openvino', not {backend!r}"
     for requirement in (REQUIREMENTS[backend], EXPORTER):
         module = requirement.split('==')[0]
         try:

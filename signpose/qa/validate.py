@@ -2,7 +2,10 @@
 
 Every NPY_DIR/*.npy is loaded and checked: shape (T, 85, C) with C = 4 (ADD_VISIBLE) or 3,
 float32, finite, x / y / visibility within [0, 1], and T within one frame of what the stage
-samples for the segment's manifest row. The ledger(s) say why segments have no file.
+samples for the segment's manifest row. A .pose beside a .npy must say what the .npy says
+(header, frame count, masked frames, the 85 rows recomputed from it); a .pose alone (OUTPUT_FORMATS
+('pose',)) is checked for its header, confidence and frame count. The ledger(s) say why segments
+have no file.
 Exit status: 0 all files pass, 1 some file fails, 2 the check itself cannot run.
 """
 import math
@@ -171,6 +174,11 @@ def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCh
             check.warnings.append(('short video', f'{detail}; ledger: {outcome.reason}'))
         else:
             check.failures.append(('frame count', detail))
+    pose = path.with_suffix('.pose')
+    if pose.exists():  # OUTPUT_FORMATS 'pose' (or the converter): it must say what the .npy says
+        from signpose.output.pose_file import check_pose_file
+        check.failures.extend(('pose file', f'{pose.name}: {problem}')
+                              for problem in check_pose_file(pose, path, settings.COCO_WHOLEBODY_IDX))
     if check.ok:
         array_stats(array, settings, check)
         if check.empty_frames == check.frames:
@@ -254,6 +262,30 @@ def summarise_ledger(settings, segments, checks: List[FileCheck], show: int) -> 
     return lines
 
 
+def check_pose_alone(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
+    """A .pose without its .npy (OUTPUT_FORMATS = ('pose',)): readable by pose-format, the
+    COCO-WholeBody XYZC header, confidence in [0, 1], and the frame count of the segment."""
+    from signpose.output.pose_file import NUM_POINTS, POINT_FORMAT, read_pose
+    check = FileCheck(path.stem)
+    try:
+        pose = read_pose(path)
+    except Exception as err:
+        check.failures.append(('unreadable', f'{path.name}: pose-format cannot read it: {type(err).__name__}: {err}'[:300]))
+        return check
+    check.frames = int(pose.body.data.shape[0])
+    if pose.header.total_points() != NUM_POINTS or {c.format for c in pose.header.components} != {POINT_FORMAT}:
+        check.failures.append(('pose file', f'{path.name}: not the {NUM_POINTS}-point {POINT_FORMAT} COCO-WholeBody header'))
+    confidence = np.asarray(pose.body.confidence)
+    if not ((confidence >= 0) & (confidence <= 1)).all():
+        check.failures.append(('pose file', f'{path.name}: confidence outside [0, 1]'))
+    want, how = expected.of(check.sentence)
+    outcome = ledger.get(check.sentence)
+    ended_early = outcome is not None and outcome.frames == check.frames and 'video ended early' in outcome.reason
+    if want is not None and abs(check.frames - want) > T_TOLERANCE and not ended_early:
+        check.failures.append(('frame count', f'{path.name}: T = {check.frames} frames, expected {want} ({how})'))
+    return check
+
+
 def validate(settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
     """(exit status, per-file checks, the printed report)."""
     npy_dir = Path(settings.NPY_DIR)
@@ -268,13 +300,15 @@ def validate(settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
     ledger = read_ledgers(npy_dir)
     checks = [check_file(f, settings, expected, ledger)
               for f in tqdm(files, unit='file', file=sys.stderr, disable=None, leave=False)]
+    poses_alone = [p for p in sorted(npy_dir.glob('*.pose')) if not p.with_suffix('.npy').exists()]
+    checks += [check_pose_alone(p, settings, expected, ledger) for p in poses_alone]
     channels = 4 if settings.ADD_VISIBLE else 3
     lines = [RULE, f'Stage 3b output check: {npy_dir}',
              f'  manifest  {settings.CSV_FILE} ({len(segments)} segments)',
              f'  contract  (T, {len(settings.COCO_WHOLEBODY_IDX)}, {channels}) float32; x, y'
              f'{", visibility" if channels == 4 else ""} in [0, 1]; T within {T_TOLERANCE} of the sampled frames',
              '-' * 72]
-    lines += summarise_files(checks, settings, show) if files else ['  no .npy files in NPY_DIR']
+    lines += summarise_files(checks, settings, show) if checks else ['  no .npy or .pose files in NPY_DIR']
     leftovers = list(npy_dir.glob('.*.npy.tmp'))
     if leftovers:
         lines.append(f'  note: {len(leftovers)} temporary file(s) .*.npy.tmp left by an interrupted write '

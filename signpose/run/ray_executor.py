@@ -9,12 +9,10 @@ and its unfinished call re-run (``max_task_retries``), reloading the models firs
 import os
 from typing import Iterator
 
-import numpy as np
-
 from signpose.nets.devices import cpu_threads, first_device
 from signpose.nets.loading import SetupError
 from signpose.output.ledger import WRITTEN, Outcome, failures
-from signpose.output.files import output_path
+from signpose.output.files import output_paths, written_frames
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
 
@@ -32,10 +30,10 @@ class StageActor:
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, todo = [], []
         for seg in task.segments:
-            path = output_path(self.settings.NPY_DIR, seg.sentence_name)
-            if path.exists():
-                frames = np.load(path, mmap_mode='r').shape[0]
-                done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', frames, str(path)))
+            paths = output_paths(self.settings, seg.sentence_name)
+            if all(path.exists() for path in paths.values()):
+                done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', written_frames(paths),
+                                    str(next(iter(paths.values())))))
             else:
                 todo.append(seg)
         task.segments = todo
