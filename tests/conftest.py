@@ -1,8 +1,10 @@
 """Shared test fixtures: seeded checkpoints, small real videos (the package: pip install -e .)."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -173,6 +175,17 @@ def options(data, npy, det='det1.py', **extra):
 def run_stage(args, **kwargs):
     return subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=900, **kwargs)
+
+
+def kill_when_written(args, folder, pattern: str) -> None:
+    """Start the real script and SIGKILL it as soon as a file matching ``pattern`` is in ``folder``."""
+    process = subprocess.Popen([sys.executable, SCRIPT, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not list(Path(folder).glob(pattern)) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def npy_files(folder):

@@ -5,7 +5,7 @@ import sys
 import time
 
 import numpy as np
-from conftest import GOOD, ROOT, SCRIPT, VIDEOS, npy_files, options, run_stage
+from conftest import GOOD, ROOT, SCRIPT, VIDEOS, kill_when_written, npy_files, options, run_stage
 
 from signpose.output.ledger import read_ledgers
 from signpose.data.sampling import sample_frames
@@ -58,13 +58,7 @@ def test_rerun_writes_nothing_new(data, first_run):
 
 def test_killed_run_restarted_gives_exactly_the_same_files(data, first_run):
     npy = data / 'npy_killed'
-    process = subprocess.Popen([sys.executable, SCRIPT, *options(data, npy)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    while not list(npy.glob('*.npy')) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when_written(options(data, npy), npy, '*.npy')
     partial = set(npy_files(npy))
     assert 0 < len(partial) < len(GOOD), 'the kill should land mid-run'
     result = run_stage(options(data, npy))
