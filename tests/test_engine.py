@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
@@ -82,6 +83,25 @@ def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, sce
             order_e, order_g = np.lexsort(np.round(e).T), np.lexsort(np.round(g).T)
             np.testing.assert_allclose(g[order_g], e[order_e], rtol=0, atol=1e-3)
     assert detector.bbox_head.test_cfg['score_thr'] == 0.001  # restored after each call
+
+
+def _model_state(model):
+    """What a call could leave changed on a shared model: patched forwards, test configs, copy mode."""
+    return ([name for name, m in model.named_modules() if 'forward' in m.__dict__],
+            [(name, id(m.test_cfg)) for name, m in model.named_modules() if getattr(m, 'test_cfg', None) is not None],
+            model.data_preprocessor._non_blocking)
+
+
+def test_inference_leaves_the_shared_models_as_loaded(models, tmp_path):
+    """The rewrites, raised score thresholds and precision switches hold for one call only."""
+    before = [_model_state(m) for m in (models.detector, models.pose)]
+    frame = np.full((150, 200, 3), 90, np.uint8)
+    infer = BatchedInference(models, _settings(tmp_path, DET_BATCH_SIZE=2, POSE_BATCH_SIZE=2, PRECISION='bf16'
+                                               if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'fp32'))
+    infer.detect([frame, frame])
+    infer.pose([frame], [np.array([20, 10, 180, 140], np.float32)])
+    assert infer.detector.speedups.patches  # there were rewrites to switch on and off
+    assert [_model_state(m) for m in (models.detector, models.pose)] == before
 
 
 class _NoPose:

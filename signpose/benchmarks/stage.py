@@ -164,7 +164,7 @@ def calibrate_clutter(models, settings, frame, persons: int, clutter: int) -> No
     from signpose.nets.inference import BatchedInference
     detector = models.detector
     infer = BatchedInference(models, settings)
-    data = infer.det_pipeline(dict(img=frame, img_id=0))
+    data = infer.detector.prepare(frame)
     with torch.inference_mode():
         inputs = detector.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
                                             False)['inputs']
@@ -407,7 +407,7 @@ def run_benchmark(args, settings, device, work: Path):
             continue
         runtime_modes.append((f'engine ({backend})', process_video, BatchedInference(models, runtime), runtime))
     time_forward_passes(models, FORWARD_STATS, [n for _, _, infer, _ in runtime_modes
-                                                for n in (infer.det_model.network, infer.pose_model.network)])
+                                                for n in (infer.detector.network.network, infer.estimator.network.network)])
 
     # every mode keeps one inference object across rounds, as a worker of the stage does
     modes = []
@@ -454,11 +454,11 @@ def run_benchmark(args, settings, device, work: Path):
         if against in rounds and against != name:
             print(f'{"":<22} largest difference to the {against}: {max_deviation(rounds[name], rounds[against])}')
         if name == 'engine (fp32)':
-            box_branch = getattr(engine_infer.speedups, 'box_branch', None)
+            box_branch = getattr(engine_infer.detector.speedups, 'box_branch', None)
             if box_branch is not None and box_branch.rows[1]:
                 computed, total = box_branch.rows
                 print(f'{"":<22} RTMDet box branch computed on {100 * computed / total:.0f}% of the feature rows '
-                      f'(the rows holding candidates above BBOX_THR, see signpose/speedups.py)')
+                      f'(the rows holding candidates above BBOX_THR, see signpose/nets/speedups.py)')
     if args.memory:
         long_task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, longest)])
         long = run_mode(f'engine, {longest:g} s segment', process_video, engine_infer, settings,

@@ -9,7 +9,8 @@ from signpose.data.video import read_frames
 from signpose.engine.batched import plan_video, timed_frames
 from signpose.engine.landmarks import pose_row
 from signpose.engine.segments import failed_outcomes, finish, plan_segments, record_pose, timed
-from signpose.nets.inference import Pose, person_boxes, pose_of
+from signpose.nets.detector import person_boxes
+from signpose.nets.pose import Pose, pose_of
 from signpose.nets.precision import precision_context
 from signpose.output.ledger import Outcome
 from signpose.output.storage import OutputError

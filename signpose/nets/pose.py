@@ -1,0 +1,63 @@
+"""The 3D whole-body pose estimator on batches of person crops: ``prepare`` one person box of a
+frame (the top-down affine crop; host side, any thread), then call on a batch of prepared crops
+(one ``test_step``): each person's image xy, root-relative z and scores."""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import DefaultScope
+
+from signpose.nets.detector import non_blocking_copies, pinned
+from signpose.nets.precision import float32_heads, precision_context
+from signpose.nets.speedups import Speedups
+
+Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
+
+
+def pose_of(pose_sample) -> Pose:
+    """The first person's (image xy, root-relative z, score) from a pose data sample."""
+    pred = pose_sample.pred_instances
+    if 'keypoint_depths' in pred:
+        depths = pred.keypoint_depths[0]
+    else:  # a 2D top-down model: no depth
+        depths = np.zeros(pred.keypoint_scores.shape[1], dtype=np.float32)
+    xy = pred.transformed_keypoints[0] if 'transformed_keypoints' in pred else pred.keypoints[0, :, :2]
+    return np.asarray(xy), np.asarray(depths), np.asarray(pred.keypoint_scores[0])
+
+
+class BatchedPoseEstimator:
+    """RTMW3D (any mmpose top-down model) as the stage calls it. ``network``: the model, or its export
+    in a runtime (nets/runtimes.py); the crop and the codec stay the model's."""
+
+    def __init__(self, model, settings, device: str, network=None, speedups: bool = True):
+        self.model, self.settings, self.device = model, settings, device
+        self.network = network or model
+        # the transforms are mmpose's whatever scope the last model built left as the default
+        with DefaultScope.overwrite_default_scope(getattr(model.cfg, 'default_scope', None) or 'mmpose'):
+            self.pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
+        self.meta = model.dataset_meta
+        self.speedups = Speedups(None, model, device, settings.PRECISION, enabled=speedups and network is None)
+        self.cuda = str(device).startswith('cuda')
+
+    def prepare(self, frame: np.ndarray, box: np.ndarray) -> dict:
+        """The pose model's test pipeline on one person box (the top-down affine crop)."""
+        info = dict(img=frame, bbox=np.asarray(box, dtype=np.float32)[None], bbox_score=np.ones(1, dtype=np.float32))
+        info.update(self.meta)
+        return self.pipeline(info)
+
+    @torch.inference_mode()
+    def __call__(self, prepared: Sequence[dict]) -> List[Pose]:
+        # On the CPU a batch of one takes other kernels than larger batches, whose results are
+        # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
+        # every output independent of how frames happened to fall into batches (a resumed run
+        # writes the same bits as an uninterrupted one).
+        data = list(prepared)
+        alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
+        batch = pseudo_collate(data * 2 if alone else data)
+        batch['inputs'] = pinned(batch['inputs'], self.cuda)
+        s = self.settings
+        with precision_context(s.PRECISION, self.device), float32_heads(None, self.model, s.PRECISION, self.device), \
+                self.speedups.active(), non_blocking_copies(self.model, self.cuda):
+            samples = self.network.test_step(batch)
+        return [pose_of(sample) for sample in samples[:len(data)]]
