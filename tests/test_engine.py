@@ -7,16 +7,16 @@ import pytest
 import torch
 from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.engine.batched import process_video
-from signpose.engine.reference import ReferenceInference, process_video_per_frame
-from signpose.nets.inference import BatchedInference
-from signpose.data.manifest import Segment
-from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
-from signpose.nets.seeded_weights import make_seeded_checkpoint
 from signpose.config import Settings, load_settings
+from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
+from signpose.engine.batched import process_video
+from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.nets.inference import BatchedInference
+from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
+from signpose.nets.seeded_weights import make_seeded_checkpoint
 
 
 @pytest.fixture(scope='module')

@@ -15,11 +15,11 @@ import pytest
 from conftest import GOOD, npy_files, options, run_stage
 from test_stage_units import FakeInference, _indexed_video, settings
 
-from signpose.engine.batched import outcomes_until_stop, process_video
 from signpose.data.manifest import Segment
+from signpose.data.tasks import VideoTask
+from signpose.engine.batched import outcomes_until_stop, process_video
 from signpose.output.ledger import Ledger, Outcome, append_on_fresh_line, read_ledgers
 from signpose.output.storage import OutputError, output_error
-from signpose.data.tasks import VideoTask
 
 CONTINUES = 'free space, then run the same command: it continues'
 

@@ -1,7 +1,7 @@
 """The stage on a CUDA device: fidelity, the engine against the per-frame loop, fp16, NMS, memory.
 
 Skipped where CUDA is not available (CI). On a GPU machine: ``python -m pytest -q tests/test_gpu.py``
-(or the GPU kit, see the README). ``GPU_TESTS_DEVICE=cpu`` runs the device-independent ones on the
+(or the GPU kit, see docs/gpu.md). ``GPU_TESTS_DEVICE=cpu`` runs the device-independent ones on the
 CPU, to check the tests themselves where there is no GPU.
 
 Tolerances, and why they are wider than on the CPU:
@@ -26,18 +26,18 @@ import pytest
 import torch
 from conftest import FIXTURES, RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
 
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.config import Settings, load_settings
+from signpose.data.manifest import Segment
+from signpose.data.tasks import VideoTask
+from signpose.data.video import probe
 from signpose.engine.batched import process_video
 from signpose.engine.reference import ReferenceInference, process_video_per_frame
-from signpose.nets.inference import BatchedInference
-from signpose.data.manifest import Segment
+from signpose.nets.checkpoints import install_safe_checkpoint_loader
 from signpose.nets.devices import resolve
+from signpose.nets.inference import BatchedInference
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
 from signpose.nets.precision import precision_context
 from signpose.nets.seeded_weights import make_seeded_checkpoint
-from signpose.config import Settings, load_settings
-from signpose.data.tasks import VideoTask
-from signpose.data.video import probe
 
 DEVICE = os.environ.get('GPU_TESTS_DEVICE', 'cuda:0')
 CUDA = DEVICE.startswith('cuda')

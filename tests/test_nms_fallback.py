@@ -15,8 +15,8 @@ from torch.overrides import TorchFunctionMode
 from signpose.config import load_settings
 from signpose.nets import loading as models
 from signpose.nets import nms_fallback
-from signpose.nets.nms_fallback import (MISSING_IMPLEMENTATION, CpuNmsExt, cuda_nms_works,
-                                   ensure_device_nms, use_cpu_nms_for_cuda)
+from signpose.nets.nms_fallback import MISSING_IMPLEMENTATION, CpuNmsExt, cuda_nms_works, ensure_device_nms, \
+    use_cpu_nms_for_cuda
 
 CUDA = torch.device('cuda', 0)
 CPU = torch.device('cpu')

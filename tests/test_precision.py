@@ -31,10 +31,12 @@ def test_fp32_on_the_cpu_changes_nothing():
 
 @pytest.fixture(scope='module')
 def rtmw3d_head():
+    from conftest import RTMW3D_L
     from mmengine.config import Config
     from mmpose.registry import MODELS
-    from conftest import RTMW3D_L
+
     import signpose.nets.rtmw3d  # noqa: F401  (registers the head)
+
     # mmpose's scope whatever an earlier test left as the default scope (mmdet after a detector)
     head = MODELS.build(dict(Config.fromfile(RTMW3D_L).model.head, _scope_='mmpose')).eval()
     torch.manual_seed(0)

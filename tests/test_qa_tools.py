@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, write_video
 
-from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path
-from signpose.data.sampling import sample_frames
 from signpose.config import load_settings
+from signpose.data.sampling import sample_frames
+from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path
 from signpose.qa import validate as validate_mod
 from signpose.qa import visualize as visualize_mod
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options, run_stage
 
+from signpose.config import Settings, load_settings
 from signpose.nets import runtimes
 from signpose.nets.loading import load_detector, load_pose_model
 from signpose.nets.seeded_weights import make_seeded_checkpoint
-from signpose.config import Settings, load_settings
 
 BACKENDS = ['onnxruntime', 'openvino']
 pytest.importorskip('onnx')  # installed with WITH_RUNTIMES=1 bash setup.sh (CI does)

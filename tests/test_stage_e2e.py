@@ -7,8 +7,9 @@ import time
 import numpy as np
 from conftest import GOOD, ROOT, SCRIPT, VIDEOS, kill_when_written, npy_files, options, run_stage
 
-from signpose.output.ledger import read_ledgers
 from signpose.data.sampling import sample_frames
+from signpose.output.ledger import read_ledgers
+
 
 def test_writes_every_good_segment_to_the_contract(first_run):
     npy, result = first_run

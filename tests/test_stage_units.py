@@ -5,18 +5,18 @@ import numpy as np
 import pytest
 from conftest import write_video
 
-from signpose.engine.batched import process_video
-from signpose.engine.reference import process_video_per_frame
-from signpose.engine.landmarks import empty_row, pose_row
+from signpose.config import Settings, load_settings
 from signpose.data.manifest import ManifestError, Segment, read_manifest
+from signpose.data.sampling import sample_frames, segment_frames
+from signpose.data.shards import assign_shards, select_shard
+from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, VIDEO_UNREADABLE, \
+    VideoTask, plan_tasks
+from signpose.data.video import probe
+from signpose.engine.batched import process_video
+from signpose.engine.landmarks import empty_row, pose_row
+from signpose.engine.reference import process_video_per_frame
 from signpose.output.files import save_npy_atomic
 from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers
-from signpose.data.sampling import sample_frames, segment_frames
-from signpose.config import Settings, load_settings
-from signpose.data.shards import assign_shards, select_shard
-from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, \
-    VIDEO_UNREADABLE, VideoTask, plan_tasks
-from signpose.data.video import probe
 
 
 def settings(tmp_path, **overrides):

@@ -6,9 +6,9 @@ from conftest import write_video
 from test_stage_units import settings
 
 from signpose.data.manifest import Segment, read_manifest
-from signpose.run.progress import LogProgress, progress_for, progress_line
 from signpose.data.tasks import FPS_OUT_OF_RANGE, VIDEO_MISSING, VIDEO_UNREADABLE, plan_tasks
 from signpose.data.video import VIDEO_EXTENSIONS, VideoFinder, find_video
+from signpose.run.progress import LogProgress, progress_for, progress_line
 
 
 def test_bad_rows_carry_their_line_in_the_file(tmp_path):

@@ -14,7 +14,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-
 import numpy as np
 
 from signpose.data.video import VideoError, probe, read_frames, read_timeline

@@ -78,15 +78,16 @@ def _replay_worker(job: dict) -> dict:
     over the whole video; returns its frames, its start and end time, and its arrays."""
     import time
     from pathlib import Path
+
     import numpy as np
 
     from signpose.config import Settings
-    from signpose.engine.batched import process_video
-    from signpose.nets.inference import BatchedInference
     from signpose.data.manifest import Segment
-    from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
     from signpose.data.tasks import VideoTask
     from signpose.data.video import probe
+    from signpose.engine.batched import process_video
+    from signpose.nets.inference import BatchedInference
+    from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
     quiet_library_warnings()
     torch.set_num_threads(1)  # one core per worker: the rest is the other workers'
     models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt']),

@@ -15,21 +15,19 @@ import threading
 import time
 from pathlib import Path
 
-
 import numpy as np
 import torch
 
+from signpose.config import DEFAULT_CONFIG, load_settings
+from signpose.data.manifest import Segment
+from signpose.data.tasks import VideoTask
+from signpose.data.video import probe, read_frames
 from signpose.engine.batched import process_video
 from signpose.engine.reference import ReferenceInference, process_video_per_frame
 from signpose.engine.segments import timed
-from signpose.nets.inference import BatchedInference
-from signpose.data.manifest import Segment
 from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
-from signpose.nets.loading import (LoadedModels, load_detector, load_pose_model,
-                             quiet_library_warnings)
-from signpose.config import DEFAULT_CONFIG, load_settings
-from signpose.data.tasks import VideoTask
-from signpose.data.video import probe, read_frames
+from signpose.nets.inference import BatchedInference
+from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
 
 
 def synchronize(device) -> None:

@@ -87,8 +87,8 @@ def link_videos(folder: Path, names: list, clips: list) -> None:
 
 def checkpoints(workdir: Path) -> dict:
     """The stage's own checkpoints when present, else seeded stand-ins (made once per workdir)."""
-    from signpose.nets.loading import quiet_library_warnings
     from signpose.config import load_settings
+    from signpose.nets.loading import quiet_library_warnings
     quiet_library_warnings()
     settings = load_settings()
     paths = {}

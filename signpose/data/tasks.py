@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
 from signpose.data.manifest import Segment
-from signpose.output.ledger import SKIPPED, Outcome
 from signpose.data.video import VideoError, VideoFinder, VideoInfo, probe
+from signpose.output.ledger import SKIPPED, Outcome
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'

@@ -12,11 +12,11 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from signpose.config import NUM_COCO_WHOLEBODY
 from signpose.data.manifest import Segment
 from signpose.data.sampling import sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
-from signpose.config import NUM_COCO_WHOLEBODY
 from signpose.output.files import output_paths, save_npy_atomic
 from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, failures
 from signpose.output.storage import frames_per_second, output_error

@@ -1,7 +1,7 @@
 """Downloading the checkpoints the config names: progress bar, SHA-256 check, atomic write."""
 import hashlib
-import sys
 import re
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path

@@ -64,6 +64,7 @@ def _load_strict(model, checkpoint: str, what: str) -> dict:
 
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
     from mmdet.apis import init_detector
+
     # the weights are loaded next, so mmdet's "checkpoint is None" says nothing to a user; it calls
     # warnings.simplefilter('once') first, which beats any filter: recorded, and the others re-issued
     with warnings.catch_warnings(record=True) as caught:

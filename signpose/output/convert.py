@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.video import VideoError, find_video, probe
 from signpose.output.ledger import read_ledgers
 from signpose.output.pose_file import pose_from_npy, write_pose_atomic
-from signpose.config import argument_parser, settings_from_args
 from signpose.output.storage import frames_per_second
-from signpose.data.video import VideoError, find_video, probe
 
 
 class Unconvertible(Exception):

@@ -14,14 +14,6 @@ def output_path(npy_dir, sentence_name: str, fmt: str = 'npy') -> Path:
     return Path(npy_dir) / f'{sentence_name}.{fmt}'
 
 
-def written_frames(paths: Dict[str, Path]) -> int:
-    """Frames in a segment's written files (the .npy's rows, else the .pose's frames)."""
-    if 'npy' in paths:
-        return int(np.load(paths['npy'], mmap_mode='r').shape[0])
-    from signpose.output.pose_file import read_pose
-    return int(read_pose(paths['pose']).body.data.shape[0])
-
-
 def output_paths(settings, sentence_name: str) -> Dict[str, Path]:
     """The files of one segment, one per OUTPUT_FORMATS entry: the segment is done when all exist."""
     return {fmt: output_path(settings.NPY_DIR, sentence_name, fmt) for fmt in settings.OUTPUT_FORMATS}

@@ -18,11 +18,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from signpose.data.manifest import ManifestError, read_manifest
-from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, read_ledgers
-from signpose.data.sampling import sample_frames
 from signpose.config import argument_parser, settings_from_args
+from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.sampling import sample_frames
 from signpose.data.video import VideoError, find_video, probe, read_timeline
+from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, read_ledgers
 
 RULE = '=' * 72
 PARTS = ('body', 'face', 'left hand', 'right hand')

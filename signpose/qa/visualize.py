@@ -14,11 +14,11 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
+from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
-from signpose.config import argument_parser, settings_from_args
-from signpose.qa.validate import PARTS, part_of
 from signpose.data.video import VideoError, find_video, probe, read_frames, read_timeline
+from signpose.qa.validate import PARTS, part_of
 
 # BGR colours per part, picked to stay apart on skin and on typical studio backgrounds
 COLOURS = {'body': (0, 200, 255), 'face': (235, 235, 235), 'left hand': (60, 220, 60),

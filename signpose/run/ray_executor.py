@@ -7,14 +7,25 @@ file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_res
 and its unfinished call re-run (``max_task_retries``), reloading the models first.
 """
 import os
-from typing import Iterator
+from pathlib import Path
+from typing import Dict, Iterator
+
+import numpy as np
 
 from signpose.nets.devices import cpu_threads, first_device
 from signpose.nets.loading import SetupError
+from signpose.output.files import output_paths
 from signpose.output.ledger import WRITTEN, Outcome, failures
-from signpose.output.files import output_paths, written_frames
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
+
+
+def written_frames(paths: Dict[str, Path]) -> int:
+    """Frames in a segment's written files (the .npy's rows, else the .pose's frames)."""
+    if 'npy' in paths:
+        return int(np.load(paths['npy'], mmap_mode='r').shape[0])
+    from signpose.output.pose_file import read_pose  # pose-format: only for .pose-only runs
+    return int(read_pose(paths['pose']).body.data.shape[0])
 
 
 class StageActor:
@@ -27,6 +38,7 @@ class StageActor:
     def process(self, task) -> tuple:
         """(outcomes, the OutputError that stopped the video or None)."""
         from signpose.engine.batched import outcomes_until_stop, process_video
+
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, todo = [], []
         for seg in task.segments:

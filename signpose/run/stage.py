@@ -7,15 +7,15 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from signpose.data.manifest import ManifestError, read_manifest
 from signpose import config
+from signpose.config import argument_parser, settings_from_args
+from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.shards import select_shard
+from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 from signpose.nets.loading import SetupError
 from signpose.output.ledger import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
-from signpose.run.progress import progress_for
-from signpose.config import argument_parser, settings_from_args
-from signpose.data.shards import select_shard
 from signpose.output.storage import OutputError, check_writable, space_warning
-from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
+from signpose.run.progress import progress_for
 
 RULE = '=' * 72
 # exit status: 0 done, 1 some segment failed, 2 something to fix first (setup, manifest, an
