@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import GOOD, ROOT, VIDEOS, kill_when_written, npy_files, options, run_stage
@@ -86,7 +87,14 @@ def test_pose_format_tools_work_on_the_stage_files(both_run, tmp_path):
     pose_info = Path(sys.executable).parent / 'pose_info'  # pose-format's console command, in this environment
     info = subprocess.run([str(pose_info), '-i', str(path)], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0 and 'BODY' in info.stdout, info.stderr
+    video = tmp_path / 'drawn.mp4'  # pose-format's own command draws the file into a video
+    drawn = subprocess.run([str(pose_info.parent / 'visualize_pose'), '-i', str(path), '-o', str(video)],
+                           capture_output=True, text=True, timeout=300)
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    capture = cv2.VideoCapture(str(video))
     pose = read(path)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == pose.body.data.shape[0]
+    capture.release()
     frames = list(PoseVisualizer(pose).draw())
     assert len(frames) == pose.body.data.shape[0] and frames[0].shape == (120, 160, 3)
     from pose_format.utils.generic import pose_normalization_info
