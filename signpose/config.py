@@ -110,8 +110,8 @@ def _convert(name: str, value, hint):
             raise TypeError(f'{name} = {value!r}: expected {len(args)} values')
         return tuple(_convert(name, item, arg) for item, arg in zip(items, args))
     if hint is bool:
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
         raise TypeError(f'{name} = {value!r}: expected True or False')
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -122,6 +122,8 @@ def _convert(name: str, value, hint):
             raise TypeError(f'{name} = {value!r}: expected a number')
         return float(value)
     if hint is str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # --cfg-options NPY_DIR=2024 reads as a number: a folder named 2024
         if not isinstance(value, str):
             raise TypeError(f'{name} = {value!r}: expected a string')
         return value
