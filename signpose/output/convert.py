@@ -16,13 +16,12 @@ Exit status: 0 every file converted or already there, 1 some file could not be c
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.video import VideoError, find_video, probe
+from signpose.output.files import load_array
 from signpose.output.ledger import read_ledgers
-from signpose.output.pose_file import pose_from_npy, write_pose_atomic
+from signpose.output.pose_file import array_problem, pose_from_npy, write_pose_atomic
 from signpose.output.storage import frames_per_second
 
 
@@ -92,18 +91,12 @@ def npy_files(paths, default_dir):
 
 def convert(npy: Path, out: Path, sizes: FrameSizes, keypoint_idx) -> None:
     try:
-        array = np.load(npy, allow_pickle=False)
-    except Exception as err:
-        raise Unconvertible(f'cannot be loaded: {type(err).__name__}: {err}') from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise Unconvertible('an .npz archive, not a .npy array')
-    if array.ndim != 3 or array.shape[1] != len(keypoint_idx) or array.shape[2] not in (3, 4):
-        raise Unconvertible(f'array has shape {array.shape}, not (T, {len(keypoint_idx)}, 4 or 3)')
-    if not np.issubdtype(array.dtype, np.floating):
-        raise Unconvertible(f'array is {array.dtype}, not floating point')
-    if not np.isfinite(array).all():
-        raise Unconvertible('array holds NaN or infinite values')
+        array = load_array(npy)
+    except ValueError as err:
+        raise Unconvertible(str(err)) from None
+    problem = array_problem(array, len(keypoint_idx))
+    if problem:
+        raise Unconvertible(problem)
     width, height, fps = sizes.of(npy)  # after the array's checks: no video is probed for a bad file
     try:
         pose = pose_from_npy(array, keypoint_idx, width, height, fps)

@@ -39,7 +39,7 @@ from pose_format.numpy import NumPyPoseBody
 from pose_format.pose_header import VERSION, PoseHeader, PoseHeaderComponent, PoseHeaderDimensions
 from pose_format.utils.cocowholebody133_header import cocowholebody_components
 
-from signpose.output.files import atomic_file
+from signpose.output.files import atomic_file, load_array
 
 NUM_POINTS = 133  # COCO-WholeBody
 POINT_FORMAT = 'XYZC'
@@ -226,6 +226,17 @@ def npy_rows_from_pose(pose: Pose, keypoint_idx: Sequence[int], add_visible: boo
     return rows
 
 
+def array_problem(array: np.ndarray, points: int) -> Optional[str]:
+    """Why ``array`` is not a stage .npy of ``points`` keypoints that converts (one line), or None."""
+    if array.ndim != 3 or array.shape[1] != points or array.shape[2] not in (3, 4):
+        return f'array has shape {array.shape}, not (T, {points}, 4 or 3)'
+    if not np.issubdtype(array.dtype, np.floating):
+        return f'array is {array.dtype}, not floating point'
+    if not np.isfinite(array).all():
+        return 'array holds NaN or infinite values'
+    return None
+
+
 def pose_from_npy(array: np.ndarray, keypoint_idx: Sequence[int], width: int, height: int, fps: float) -> Pose:
     """A ``.pose`` from a stage ``.npy`` array (T, 85, 4 or 3): the converter for earlier outputs.
 
@@ -236,13 +247,10 @@ def pose_from_npy(array: np.ndarray, keypoint_idx: Sequence[int], width: int, he
     """
     array = np.asarray(array)
     idx = [int(i) for i in keypoint_idx]
-    if array.ndim != 3 or array.shape[1] != len(idx) or array.shape[2] not in (3, 4):
-        raise ValueError(f'array has shape {array.shape}, not (T, {len(idx)}, 4 or 3)')
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f'array is {array.dtype}, not floating point')
+    problem = array_problem(array, len(idx))
+    if problem:
+        raise ValueError(problem)
     array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise ValueError('array holds NaN or infinite values')
     header = wholebody_header(width, height, points=idx)
     empty = ~array.reshape(array.shape[0], -1).any(axis=1)
     data = np.stack([array[..., 0] * np.float32(width), array[..., 1] * np.float32(height), array[..., 2]], axis=-1)
@@ -266,8 +274,9 @@ def _frames(flags: np.ndarray, limit: int = 5) -> str:
     return text + (f' (+{len(where) - limit} more)' if len(where) > limit else '')
 
 
-def check_pose_file(pose_path, npy_path, keypoint_idx: Sequence[int]) -> List[str]:
-    """Problems of a ``.pose`` next to its ``.npy``, one line each (an empty list: it is fine).
+def check_pose_file(pose_path, npy, keypoint_idx: Sequence[int]) -> List[str]:
+    """Problems of a ``.pose`` next to its ``.npy`` (its path, or the array already loaded), one line
+    each (an empty list: it is fine).
 
     Checks: pose-format reads it; its header is the COCO-WholeBody one with ``XYZC`` points, all
     133 points or exactly the ``.npy``'s (a converted file); one person; the frame count is the
@@ -276,12 +285,14 @@ def check_pose_file(pose_path, npy_path, keypoint_idx: Sequence[int]) -> List[st
     within float32 rounding.
     """
     idx = [int(i) for i in keypoint_idx]
-    try:
-        npy = np.load(npy_path, allow_pickle=False)
-    except Exception as err:
-        return [f'{npy_path}: cannot be loaded: {type(err).__name__}: {err}'[:300]]
-    if not isinstance(npy, np.ndarray) or npy.ndim != 3 or npy.shape[1] != len(idx) or npy.shape[2] not in (3, 4):
-        return [f'{npy_path}: not a (T, {len(idx)}, 4 or 3) array']
+    label = 'the .npy' if isinstance(npy, np.ndarray) else str(npy)
+    if not isinstance(npy, np.ndarray):
+        try:
+            npy = load_array(npy)
+        except ValueError as err:
+            return [f'{label}: {err}']
+    if npy.ndim != 3 or npy.shape[1] != len(idx) or npy.shape[2] not in (3, 4):
+        return [f'{label}: not a (T, {len(idx)}, 4 or 3) array']
     try:
         pose = read_pose(pose_path)
     except Exception as err:

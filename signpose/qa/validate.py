@@ -22,6 +22,7 @@ from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
 from signpose.data.video import VideoError, find_video, probe, read_timeline
+from signpose.output.files import load_array
 from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, read_ledgers
 
 RULE = '=' * 72
@@ -152,13 +153,9 @@ class ExpectedFrames:
 def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
     check = FileCheck(path.stem)
     try:
-        array = np.load(path, allow_pickle=False)  # no pickles: a data file must not run code
-    except Exception as err:  # truncated, corrupt, not a .npy: a verdict, not a crash
-        check.failures.append(('unreadable', f'cannot be loaded: {type(err).__name__}: {err}'[:300]))
-        return check
-    if not isinstance(array, np.ndarray):  # np.load opens a zip archive whatever its name
-        array.close()
-        check.failures.append(('unreadable', 'an .npz archive, not a .npy array'))
+        array = load_array(path)
+    except ValueError as err:  # truncated, corrupt, not a .npy: a verdict, not a crash
+        check.failures.append(('unreadable', str(err)))
         return check
     check.frames = int(array.shape[0]) if array.ndim else 0
     check.failures.extend(check_array(array, settings))
@@ -178,7 +175,7 @@ def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCh
     if pose.exists():  # OUTPUT_FORMATS 'pose' (or the converter): it must say what the .npy says
         from signpose.output.pose_file import check_pose_file
         check.failures.extend(('pose file', f'{pose.name}: {problem}')
-                              for problem in check_pose_file(pose, path, settings.COCO_WHOLEBODY_IDX))
+                              for problem in check_pose_file(pose, array, settings.COCO_WHOLEBODY_IDX))
     if check.ok:
         array_stats(array, settings, check)
         if check.empty_frames == check.frames:
