@@ -11,15 +11,16 @@ def pose_row(image_xy: np.ndarray, depths: np.ndarray, scores: np.ndarray, width
              keypoint_idx, add_visible: bool = True) -> np.ndarray:
     """Select and normalise keypoints of one person.
 
-    image_xy (K, 2) image pixels; depths (K,) root-relative z in metres; scores (K,) raw.
+    image_xy (K, 2) image pixels; depths (K,) root-relative z in metres; scores (K,) raw (or the
+    same with leading axes, e.g. a segment's frames (T, K, 2): a .pose file read back).
     x, y are divided by the frame size and clipped to [0, 1]; z is kept in metres; visibility
     is the score clipped to [0, 1] (RTMW3D scores are not bounded by 1).
     """
     idx = np.asarray(keypoint_idx)
-    x = np.clip(image_xy[idx, 0] / width, 0.0, 1.0)
-    y = np.clip(image_xy[idx, 1] / height, 0.0, 1.0)
-    z = depths[idx]
+    x = np.clip(image_xy[..., idx, 0] / width, 0.0, 1.0)
+    y = np.clip(image_xy[..., idx, 1] / height, 0.0, 1.0)
+    z = depths[..., idx]
     columns = [x, y, z]
     if add_visible:
-        columns.append(np.clip(scores[idx], 0.0, 1.0))
+        columns.append(np.clip(scores[..., idx], 0.0, 1.0))
     return np.stack(columns, axis=-1).astype(np.float32)

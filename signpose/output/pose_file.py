@@ -39,6 +39,7 @@ from pose_format.numpy import NumPyPoseBody
 from pose_format.pose_header import VERSION, PoseHeader, PoseHeaderComponent, PoseHeaderDimensions
 from pose_format.utils.cocowholebody133_header import cocowholebody_components
 
+from signpose.engine.landmarks import pose_row  # the .npy's own arithmetic, to read the .npy back
 from signpose.output.files import atomic_file, load_array
 
 NUM_POINTS = 133  # COCO-WholeBody
@@ -211,17 +212,10 @@ def npy_rows_from_pose(pose: Pose, keypoint_idx: Sequence[int], add_visible: boo
     estimator gives those), which ``pose_row`` divides in float64 and the file stores as float32,
     x and y can differ by one float32 unit in the last place.
     """
-    positions = _positions(pose, keypoint_idx)
-    data = np.asarray(ma.getdata(pose.body.data)[:, 0][:, positions], dtype=np.float32)
-    confidence = np.asarray(pose.body.confidence[:, 0][:, positions], dtype=np.float32)
-    width, height = pose.header.dimensions.width, pose.header.dimensions.height
-    # the same operations on the same float32 values as pose_row: float32 / int, clip to Python floats
-    x = np.clip(data[..., 0] / width, 0.0, 1.0)
-    y = np.clip(data[..., 1] / height, 0.0, 1.0)
-    columns = [x, y, data[..., 2]]
-    if add_visible:
-        columns.append(confidence)
-    rows = np.stack(columns, axis=-1).astype(np.float32)
+    data = np.asarray(ma.getdata(pose.body.data)[:, 0], dtype=np.float32)
+    confidence = np.asarray(pose.body.confidence[:, 0], dtype=np.float32)
+    rows = pose_row(data[..., :2], data[..., 2], confidence, pose.header.dimensions.width,
+                    pose.header.dimensions.height, _positions(pose, keypoint_idx), add_visible)
     rows[frames_without_person(pose)] = 0
     return rows
 
