@@ -177,6 +177,19 @@ def run_stage(args, **kwargs):
                           timeout=900, **kwargs)
 
 
+def seeded_models(folder, device: str = 'cpu'):
+    """Seeded RTMDet-nano (one box per frame) and RTMW3D-L, loaded through the stage's own code."""
+    from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
+    from signpose.nets.seeded_weights import make_seeded_checkpoint
+    folder = Path(folder)
+    (folder / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
+                                   "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")
+    det = load_detector(str(folder / 'det.py'),
+                        str(make_seeded_checkpoint('det', str(folder / 'det.py'), folder / 'det.pth')), device)
+    pose = load_pose_model(RTMW3D_L, str(make_seeded_checkpoint('pose', RTMW3D_L, folder / 'pose.pth', salt=5)), device)
+    return LoadedModels(det, pose, device)
+
+
 def kill_when_written(args, folder, pattern: str) -> None:
     """Start the real script and SIGKILL it as soon as a file matching ``pattern`` is in ``folder``."""
     process = subprocess.Popen([sys.executable, SCRIPT, *args], cwd=ROOT, stdout=subprocess.DEVNULL,

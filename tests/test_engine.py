@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
+from conftest import RTMDET_M, seeded_models, write_video
 
 from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
@@ -15,19 +15,13 @@ from signpose.engine.batched import process_video
 from signpose.engine.reference import ReferenceInference, process_video_per_frame
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
 from signpose.nets.inference import BatchedInference
-from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
+from signpose.nets.loading import LoadedModels
 from signpose.nets.seeded_weights import make_seeded_checkpoint
 
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp('engine')
-    install_safe_checkpoint_loader()
-    (d / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
-                              "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")
-    det = load_detector(str(d / 'det.py'), str(make_seeded_checkpoint('det', str(d / 'det.py'), d / 'det.pth')))
-    pose = load_pose_model(RTMW3D_L, str(make_seeded_checkpoint('pose', RTMW3D_L, d / 'pose.pth', salt=5)))
-    return LoadedModels(det, pose, 'cpu')
+    return seeded_models(tmp_path_factory.mktemp('engine'))
 
 
 def _settings(npy, **overrides):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, RTMDET_M, RTMDET_NANO_PERSON, RTMW3D_L, write_video
+from conftest import FIXTURES, RTMDET_M, RTMW3D_L, seeded_models, write_video
 
 from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
@@ -92,14 +92,7 @@ def test_rtmdet_m_reproduces_the_reference_boxes_in_fp32(tmp_path, scene):
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     """Seeded RTMDet-nano (one box per frame) and RTMW3D-L on the device."""
-    d = tmp_path_factory.mktemp('gpu_models')
-    install_safe_checkpoint_loader()
-    (d / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
-                              "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")
-    det = load_detector(str(d / 'det.py'), str(make_seeded_checkpoint('det', str(d / 'det.py'), d / 'det.pth')),
-                        DEVICE)
-    pose = load_pose_model(RTMW3D_L, str(make_seeded_checkpoint('pose', RTMW3D_L, d / 'pose.pth', salt=5)), DEVICE)
-    return LoadedModels(det, pose, DEVICE)
+    return seeded_models(tmp_path_factory.mktemp('gpu_models'), DEVICE)
 
 
 def _settings(npy, **overrides):

@@ -104,7 +104,6 @@ def load_models(settings, log=print) -> LoadedModels:
     """Both models of the stage on ``settings.DEVICE``; ``settings`` as ``devices.resolve`` gives them
     (device picked, CPU_THREADS decided)."""
     quiet_library_warnings()
-    install_safe_checkpoint_loader()
     torch.set_num_threads(settings.CPU_THREADS)  # the same in every executor: same bits
     device = settings.DEVICE
     ensure_device_nms(device, log=log)  # mmcv without CUDA ops: the detector's NMS on the CPU
