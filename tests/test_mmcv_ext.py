@@ -1,0 +1,103 @@
+"""The project's ``mmcv._ext`` (mmcv-lite): NMS equal to mmcv's compiled CPU NMS bit for bit, and the
+other ops' stand-ins. The reference outputs were recorded from the compiled op
+(tests/fixtures/record_nms_reference.py)."""
+import importlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import signpose  # noqa: F401  (installs the finder for mmcv._ext)
+from signpose.nets import mmcv_lite
+
+FIXTURE = 'tests/fixtures/nms_reference.npz'
+pytestmark = pytest.mark.skipif(not mmcv_lite.is_lite(), reason='a compiled mmcv is installed: its own ops run')
+
+
+def reference_sets():
+    from conftest import ROOT
+    data = np.load(ROOT / FIXTURE)
+    count = sum(1 for key in data.files if key.endswith('/keep'))
+    return [(str(data[f'{k}/name']), data[f'{k}/boxes'], data[f'{k}/scores'], float(data[f'{k}/threshold']),
+             int(data[f'{k}/offset']), data[f'{k}/keep']) for k in range(count)]
+
+
+SETS = reference_sets()
+
+
+def test_the_reference_covers_the_hard_cases():
+    names = [s[0] for s in SETS]
+    assert len(SETS) >= 300
+    for kind in ('random', 'ties', 'at-threshold', 'degenerate', 'all-suppressed', 'thousands', 'empty'):
+        assert any(name.startswith(kind) for name in names), kind
+    assert {s[4] for s in SETS} == {0, 1}
+    assert max(len(s[1]) for s in SETS) >= 5000
+    # ties decide: some set keeps boxes of equal score in an order the sort alone fixes
+    assert any(len(np.unique(s[2][s[5]])) < len(s[5]) for s in SETS if s[0].startswith('ties'))
+
+
+@pytest.mark.parametrize('index', range(len(SETS)), ids=[s[0] for s in SETS])
+def test_nms_equals_the_compiled_cpu_nms(index):
+    ext = importlib.import_module('mmcv._ext')
+    name, boxes, scores, threshold, offset, keep = SETS[index]
+    got = ext.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold=threshold, offset=offset)
+    assert got.dtype == torch.int64
+    np.testing.assert_array_equal(got.numpy(), keep)
+
+
+def test_the_threshold_is_strict_and_in_float32():
+    ext = importlib.import_module('mmcv._ext')
+    boxes = torch.tensor([[0., 0., 10., 10.], [0., 0., 10., 5.]])  # IoU exactly 0.5
+    scores = torch.tensor([0.9, 0.8])
+    assert ext.nms(boxes, scores, iou_threshold=0.5, offset=0).tolist() == [0, 1]  # 0.5 > 0.5 is false
+    below = float(np.nextafter(np.float32(0.5), np.float32(0)))
+    assert ext.nms(boxes, scores, iou_threshold=below, offset=0).tolist() == [0]
+    # a double between two float32 values is rounded as pybind rounds it into the C++ float
+    assert ext.nms(boxes, scores, iou_threshold=0.5 - 1e-12, offset=0).tolist() == [0, 1]
+
+
+def test_mmcv_and_mmdet_wrappers_run_on_it():
+    from mmcv.ops import batched_nms, nms
+    boxes = torch.tensor([[49.1, 32.4, 51.0, 35.9], [49.3, 32.9, 51.0, 35.3], [49.2, 31.8, 51.0, 35.4],
+                          [35.1, 11.5, 39.1, 15.7], [35.6, 11.8, 39.3, 14.2], [35.3, 11.5, 39.9, 14.5],
+                          [35.2, 11.7, 39.7, 15.7]])
+    scores = torch.tensor([0.9, 0.9, 0.5, 0.5, 0.5, 0.4, 0.3])
+    dets, inds = nms(boxes, scores, 0.6)  # mmcv's docstring example: 3 kept
+    assert len(inds) == len(dets) == 3
+    dets_np, inds_np = nms(boxes.numpy(), scores.numpy(), 0.6)  # numpy in, numpy out
+    np.testing.assert_array_equal(inds_np, inds.numpy())
+    # mmdet's path: batched_nms offsets each class's boxes apart, so it keeps what NMS per class keeps
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    dets, keep = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.3))
+    per_class = [int(torch.nonzero(labels == c)[i]) for c in (0, 1)
+                 for i in nms(boxes[labels == c], scores[labels == c], 0.3)[1]]
+    assert sorted(keep.tolist()) == sorted(per_class)
+    assert dets.shape == (len(keep), 5)
+
+
+def test_other_ops_raise_one_line_naming_the_op_and_the_fix():
+    ext = importlib.import_module('mmcv._ext')
+    with pytest.raises(mmcv_lite.MissingOpError) as err:
+        ext.roi_align_forward(torch.zeros(1))
+    assert 'roi_align_forward' in str(err.value) and 'MMCV_OPS=1 bash setup.sh' in str(err.value)
+    assert '\n' not in str(err.value)
+    with pytest.raises(AttributeError):
+        ext.__wrapped__  # noqa: B018  (dunders must not exist: inspect and pickle probe them)
+
+
+def test_missing_ops_names_a_models_layers_that_need_compiled_ops():
+    from mmcv.ops import DeformConv2d, RoIAlign
+    model = torch.nn.Sequential(RoIAlign((2, 2)), torch.nn.Conv2d(1, 1, 1), DeformConv2d(1, 1, 3))
+    found = mmcv_lite.missing_ops(model)
+    assert any(entry.startswith('RoIAlign (roi_align_forward') for entry in found), found
+    assert any(entry.startswith('DeformConv2d (deform_conv_forward') for entry in found), found
+    assert mmcv_lite.missing_ops(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1))) == []
+
+
+def test_installed_in_a_fresh_process_by_importing_signpose_only():
+    code = ('import signpose, mmdet.apis, mmpose.apis, inspect, sys; from mmcv.ops import nms; '
+            'inspect.getmembers(sys.modules["mmcv._ext"]); print(sys.modules["mmcv._ext"].__file__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith('mmcv_ext.py')
