@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# One-command setup: creates .venv in the project and installs the pinned OpenMMLab pose stack.
+# One-command setup: creates .venv in the project and installs the pinned OpenMMLab pose stack from
+# wheels. mmcv comes as mmcv-lite (no compiled ops): the stage's one compiled op, NMS, is the
+# project's (signpose/nets/mmcv_ext.py). Nothing is compiled but xtcocotools (seconds).
 # Supported Pythons: 3.11, 3.12, 3.13 (PyAV 18.1.0 starts at 3.11; numpy 1.26.4 stops at 3.12).
 #   bash setup.sh            # core stack + test tools, numpy 2
 #   NUMPY=1 bash setup.sh    # the same with numpy 1.26.4 (Python 3.11 and 3.12)
 #   WITH_RAY=1 bash setup.sh # also Ray, for EXECUTOR = "ray"
 #   WITH_RUNTIMES=1 bash setup.sh  # also ONNX Runtime and OpenVINO, for BACKEND = "onnxruntime" / "openvino"
+#   MMCV_OPS=1 bash setup.sh # mmcv 2.1.0 built from source with all of its compiled ops (10-30 min),
+#                            # for a detector that needs more than NMS (RoIAlign, DeformConv, ...)
 #   DRY_RUN=1 bash setup.sh  # print what each step would do on this machine; change nothing
 # Environment knobs:
 #   PYTHON=python3.12        interpreter used to create the venv
@@ -12,8 +16,8 @@
 #   TORCH_INDEX_URL=...      e.g. https://download.pytorch.org/whl/cpu for a CPU-only torch wheel,
 #                            or https://download.pytorch.org/whl/cu128 for a specific CUDA build
 #   CPU_TORCH=1              keep a CPU build of torch on a machine with an NVIDIA GPU
-#   MMCV_FORCE_CUDA=0|1      build mmcv's CUDA ops (default: 1 when nvidia-smi, nvcc and a CUDA torch are present);
-#                            mmcv's own FORCE_CUDA is read the same way
+#   MMCV_FORCE_CUDA=0|1      with MMCV_OPS=1: build mmcv's CUDA ops (default: 1 when nvidia-smi, nvcc and a CUDA
+#                            torch are present); mmcv's own FORCE_CUDA is read the same way
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -21,6 +25,12 @@ VENV=$(realpath -m "${VENV:-$ROOT/.venv}")
 PY="$VENV/bin/python"
 DRY_RUN=${DRY_RUN:-0}
 NUMPY=${NUMPY:-2}
+MMCV_OPS=${MMCV_OPS:-0}
+TORCH_VERSION=2.13.0  # installed where there is no torch
+# a torch already in the venv is kept within this range (the torch APIs the project calls; the
+# suite runs on 2.13.0, the GPU kit on the GPU machine's own torch)
+TORCH_OLDEST=2.9
+TORCH_NEWEST=2.13
 NUMPY1_VERSION=1.26.4  # NUMPY=1
 NUMPY2_VERSION=2.4.6   # NUMPY=2: the newest numpy 2 with wheels for Python 3.11 to 3.13
 CUDA_DEFAULT_HOME=${CUDA_DEFAULT_HOME:-/usr/local/cuda}  # where CUDA toolkits install themselves (tests move it)
@@ -47,6 +57,7 @@ for spec in sys.argv[1:]:
 PYEOF
 }
 
+case "$MMCV_OPS" in 0|1) ;; *) die "MMCV_OPS=$MMCV_OPS is not a choice: 0 (mmcv-lite, the default) or 1 (mmcv's compiled ops, built here)" ;; esac
 case "$NUMPY" in
   1) NUMPY_VERSION=$NUMPY1_VERSION ;;
   2) NUMPY_VERSION=$NUMPY2_VERSION ;;
@@ -81,35 +92,48 @@ if [ "$NUMPY" = 1 ] && [ "$PY_VERSION" = 3.13 ]; then
 fi
 [ -x "$PY" ] || act "$BASE_PY" -m venv "$VENV"
 
-step "build tools (pip, setuptools>=77,<81: mmcv's setup.py imports pkg_resources; wheel, ninja, cython for xtcocotools)"
-if ! have "setuptools==80.9.0" || ! "$PY" -c 'import wheel, ninja, Cython' 2>/dev/null; then
-  pip_install --upgrade pip "setuptools==80.9.0" wheel ninja "cython>=3,<4"
+step "build tools (pip, setuptools<81: mmengine imports pkg_resources; wheel, cython for xtcocotools$([ "$MMCV_OPS" = 1 ] && echo "; ninja for mmcv"))"
+if ! have "setuptools==80.9.0" || ! "$PY" -c 'import wheel, Cython' 2>/dev/null; then
+  pip_install --upgrade pip "setuptools==80.9.0" wheel "cython>=3,<4"
 fi
+if [ "$MMCV_OPS" = 1 ] && ! "$PY" -c 'import ninja' 2>/dev/null; then pip_install ninja; fi
 
 # torch_info: "version cuda-version-or-empty cuda-available(0|1)", or nothing without torch
 torch_info() { "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda or "-", int(torch.cuda.is_available()))' 2>/dev/null || true; }
 install_torch() {
-  if [ -n "${TORCH_INDEX_URL:-}" ]; then pip_install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
-  else pip_install "torch==2.13.0"; fi
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then pip_install "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL"
+  else pip_install "torch==$TORCH_VERSION"; fi
+}
+# torch_supported VERSION: within TORCH_OLDEST..TORCH_NEWEST (major.minor; local tags ignored)
+torch_supported() {
+  "$PY" - "$1" "$TORCH_OLDEST" "$TORCH_NEWEST" <<'PYEOF'
+import sys
+minor = lambda v: tuple(int(p) for p in v.split('+')[0].split('.')[:2])
+sys.exit(not minor(sys.argv[2]) <= minor(sys.argv[1]) <= minor(sys.argv[3]))
+PYEOF
 }
 cpu_torch_line() {
   echo "torch $1 is a CPU build, but this machine has an NVIDIA GPU ($GPU): install a CUDA build with TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 bash setup.sh (the index for your driver's CUDA), or keep the CPU build with CPU_TORCH=1 bash setup.sh"
 }
 
-step "torch 2.13.0"
-if ! have "torch==2.13.0"; then
+step "torch (kept if $TORCH_OLDEST to $TORCH_NEWEST is installed, else $TORCH_VERSION)"
+TORCH_HAD=$(torch_info | cut -d' ' -f1)
+if [ -z "$TORCH_HAD" ]; then
   install_torch
-elif [ -n "$GPU" ] && [ "${CPU_TORCH:-0}" != 1 ]; then
-  read -r TV TC _ <<<"$(torch_info)"
-  if [ "$TC" = "-" ]; then
-    # have() ignores the local tag: 2.13.0+cpu passes it, so ask torch itself which build it is
-    echo "    torch $TV is a CPU build and this machine has an NVIDIA GPU: reinstalling torch 2.13.0 from ${TORCH_INDEX_URL:-PyPI (its Linux wheels are CUDA builds)}"
-    act "$PY" -m pip uninstall --disable-pip-version-check -q -y torch
-    install_torch
+else
+  torch_supported "$TORCH_HAD" \
+    || die "torch $TORCH_HAD is in $VENV, and the stack is supported with torch $TORCH_OLDEST to $TORCH_NEWEST: install one (pip install torch==$TORCH_VERSION) or remove it ($VENV/bin/pip uninstall -y torch) and run bash setup.sh again"
+  if [ -n "$GPU" ] && [ "${CPU_TORCH:-0}" != 1 ]; then
+    read -r TV TC _ <<<"$(torch_info)"
+    if [ "$TC" = "-" ]; then
+      echo "    torch $TV is a CPU build and this machine has an NVIDIA GPU: reinstalling torch $TORCH_VERSION from ${TORCH_INDEX_URL:-PyPI (its Linux wheels are CUDA builds)}"
+      act "$PY" -m pip uninstall --disable-pip-version-check -q -y torch
+      install_torch
+    fi
   fi
 fi
-if [ "$DRY_RUN" = 1 ] && ! have "torch==2.13.0"; then
-  echo "    (dry run) torch is not installed yet: the steps below assume a fresh torch 2.13.0"
+if [ "$DRY_RUN" = 1 ] && [ -z "$(torch_info)" ]; then
+  echo "    (dry run) torch is not installed yet: the steps below assume a fresh torch $TORCH_VERSION"
 else
   read -r TV TC TA <<<"$(torch_info)"
   [ -n "${TV:-}" ] || die "torch does not import in $VENV: run $PY -c 'import torch' to see why, then bash setup.sh again"
@@ -157,19 +181,29 @@ in_build_env() {
   fi
 }
 
-step "mmcv 2.1.0 from source with its C++ ops (first time: about 10 minutes; later runs use pip's wheel cache)"
-if ! have "mmcv==2.1.0" || ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
+# mmcv_compiled: mmcv 2.1.0 with its compiled ops imports here (then it is used as it is)
+mmcv_compiled() { have "mmcv==2.1.0" && "$PY" -c 'import mmcv._ext' 2>/dev/null; }
+if [ "$MMCV_OPS" != 1 ]; then
+step "mmcv-lite 2.1.0 (a wheel: mmcv without compiled ops; the stage's NMS is the project's)"
+if mmcv_compiled; then
+  echo "    mmcv 2.1.0 with its compiled ops is installed: kept, and used as it is"
+elif ! have "mmcv-lite==2.1.0"; then
+  pip_install --no-deps "mmcv-lite==2.1.0"
+fi
+else
+step "mmcv 2.1.0 from source with its C++ ops (MMCV_OPS=1; first time: 10-30 minutes; later runs use pip's wheel cache)"
+if ! mmcv_compiled; then
+  # mmcv-lite and mmcv are one package: the lite one makes way
+  if have "mmcv-lite==2.1.0"; then act "$PY" -m pip uninstall --disable-pip-version-check -q -y mmcv-lite; fi
   MMCV_FORCE_CUDA=${MMCV_FORCE_CUDA:-${FORCE_CUDA:-}}
   IFS=$'\t' read -r NVCC NVCC_WHERE <<<"$(find_nvcc)" || true
   TORCH_CUDA=$("$PY" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
   if [ -z "$MMCV_FORCE_CUDA" ]; then
     if [ -n "$GPU" ] && [ -n "${NVCC:-}" ] && [ -n "$TORCH_CUDA" ]; then MMCV_FORCE_CUDA=1; else MMCV_FORCE_CUDA=0; fi
     if [ -n "$TORCH_CUDA" ] && [ -n "$GPU" ] && [ -z "${NVCC:-}" ]; then
+      # mmcv's compiled NMS would have no CUDA kernel, and the stage's detector runs on the GPU
       NVCC_WHEEL=$([ "${TORCH_CUDA%%.*}" = 12 ] && echo nvidia-cuda-nvcc-cu12 || echo nvidia-cuda-nvcc)
-      echo "    NVIDIA GPU but no nvcc (not on PATH, nor in \$CUDA_HOME/bin or $CUDA_DEFAULT_HOME/bin): mmcv gets CPU ops only. The stage"
-      echo "    still runs on the GPU; only the detector's NMS (the few boxes above BBOX_THR) runs on the CPU, with mmcv's CPU NMS."
-      echo "    For the CUDA ops: install nvcc for CUDA $TORCH_CUDA (the CUDA toolkit; pip's $NVCC_WHEEL is an untested alternative),"
-      echo "    put it on PATH, then: $VENV/bin/pip uninstall -y mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
+      die "MMCV_OPS=1 on this NVIDIA GPU machine needs nvcc for mmcv's CUDA ops (not on PATH, nor in \$CUDA_HOME/bin or $CUDA_DEFAULT_HOME/bin): install nvcc for CUDA $TORCH_CUDA (the CUDA toolkit; pip's $NVCC_WHEEL is an untested alternative) and put it on PATH; or use the default install (bash setup.sh: mmcv-lite, whose NMS runs on the GPU); or MMCV_FORCE_CUDA=0 for CPU ops only (the stage then runs on the CPU)"
     fi
   fi
   case "$MMCV_FORCE_CUDA" in 0|1) ;; *) die "MMCV_FORCE_CUDA (or FORCE_CUDA) must be 0 or 1, not '$MMCV_FORCE_CUDA'" ;; esac
@@ -209,8 +243,9 @@ PYEOF
     $([ "$MMCV_FORCE_CUDA" = 1 ] && echo --no-cache-dir) "mmcv==2.1.0"
   if [ "$MMCV_FORCE_CUDA" = 1 ] && [ "$DRY_RUN" != 1 ]; then
     "$PY" -c 'import sys; from mmcv.ops import get_compiling_cuda_version as v; sys.exit(v() == "not available")' \
-      || die "mmcv installed without CUDA ops although they were asked for: $VENV/bin/pip uninstall -y mmcv && $VENV/bin/pip cache remove mmcv && MMCV_FORCE_CUDA=1 bash setup.sh"
+      || die "mmcv installed without CUDA ops although they were asked for: $VENV/bin/pip uninstall -y mmcv && $VENV/bin/pip cache remove mmcv && MMCV_OPS=1 MMCV_FORCE_CUDA=1 bash setup.sh"
   fi
+fi
 fi
 
 step "mmdet 3.3.0, mmpose 1.3.2 (without chumpy: it does not build and is never imported)"
@@ -252,13 +287,14 @@ step "check the stack"
 "$PY" -m pip check 2>/dev/null | grep -v -e chumpy -e torchvision || true
 "$PY" - "$NUMPY_VERSION" <<'PYEOF'
 import sys
+import signpose.run.stage  # noqa: F401  (the project, installed; first: it provides mmcv-lite's NMS)
 import mmcv, mmdet, mmengine, mmpose, torch, cv2, numpy
-from mmcv.ops import nms  # the compiled ops
+from mmcv.ops import nms  # the project's (mmcv-lite) or mmcv's compiled one (MMCV_OPS=1)
 import mmdet.apis, mmpose.apis  # noqa: F401
-import signpose.run.stage  # noqa: F401  (the project, installed)
+from signpose.nets.mmcv_lite import is_lite
 import xtcocotools.mask  # noqa: F401  (built against this numpy)
 import pose_format.pose_visualizer  # noqa: F401  (.pose files)
-print(f"    mmcv {mmcv.__version__}  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "
+print(f"    mmcv {mmcv.__version__} ({'lite: the project NMS' if is_lite() else 'compiled ops'})  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "
       f"mmengine {mmengine.__version__}  torch {torch.__version__}  numpy {numpy.__version__}  cv2 {cv2.__version__}")
 if numpy.__version__ != sys.argv[1]:
     sys.exit(f"setup.sh: numpy is {numpy.__version__}, not {sys.argv[1]}: a package moved it; run bash setup.sh again")

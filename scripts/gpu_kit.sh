@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The stack for a bare, offline GPU machine that already has Python, torch, numpy, OpenCV (headless),
-# cython, ninja, pandas, scipy, matplotlib, tqdm, pillow, pyyaml, rich and pytest, in two halves:
-#   bash scripts/gpu_kit.sh prepare   # here, with PyPI: wheels and sources into .gpu_kit/ (git-ignored)
-#   bash scripts/gpu_kit.sh run       # there, offline: install into a temporary folder, build mmcv (CPU ops)
-#                                     # and xtcocotools, run tests/test_gpu.py and the GPU report
+# cython, pandas, scipy, matplotlib, tqdm, pillow, pyyaml, rich and pytest, in two halves:
+#   bash scripts/gpu_kit.sh prepare   # here, with PyPI: wheels and one source into .gpu_kit/ (git-ignored)
+#   bash scripts/gpu_kit.sh run       # there, offline: install the wheels into a temporary folder (mmcv-lite:
+#                                     # nothing to compile; the machine's own torch), build xtcocotools (seconds),
+#                                     # run tests/test_gpu.py and the GPU report
 # prepare knobs: KIT_PYTHON_VERSION=3.12 (the machine's Python), KIT_DIR=.gpu_kit, PYTHON=.venv/bin/python
-#   (a Python with setuptools<81, numpy and cython: pip reads the two sources' metadata by running them)
+#   (a Python with setuptools<81, numpy and cython: pip reads xtcocotools' metadata by running its setup.py)
 # run knobs: KIT_DIR, PYTHON=python3 (the one that holds torch), KIT_SITE (default: a new folder in /tmp),
 #   KIT_TESTS="tests/test_gpu.py", KIT_BENCH="--device cuda:0" (arguments of scripts/benchmark_3b.py, or "")
 set -uo pipefail
@@ -13,13 +14,14 @@ cd "$(dirname "$0")/.."
 KIT_DIR=${KIT_DIR:-.gpu_kit}
 LIMIT_MIB=60
 
-# What the GPU machine lacks, pinned: the OpenMMLab stack, PyAV, and the small dependencies of
-# mmengine/mmdet/mmpose that are not in its image. setuptools 80.9.0: mmcv's setup.py imports
-# pkg_resources, which setuptools 81 drops. Binary wheels for the target Python, plus two sources.
-WHEELS=(mmengine==0.10.7 mmdet==3.3.0 mmpose==1.3.2 av==18.1.0 setuptools==80.9.0
+# What the GPU machine lacks, pinned: the OpenMMLab stack (mmcv as mmcv-lite, a pure-Python wheel:
+# the stage's NMS is the project's, on the GPU), PyAV, and the small dependencies of
+# mmengine/mmdet/mmpose that are not in its image. setuptools 80.9.0: mmengine imports pkg_resources,
+# which setuptools 81 drops. Binary wheels for the target Python, plus one source (xtcocotools).
+WHEELS=(mmcv-lite==2.1.0 mmengine==0.10.7 mmdet==3.3.0 mmpose==1.3.2 av==18.1.0 setuptools==80.9.0
         addict==2.4.0 yapf==0.43.0 platformdirs==4.14.9 termcolor==3.3.0 terminaltables==3.1.10
         json_tricks==3.17.3 munkres==3.0.0 shapely==2.2.0 pycocotools==2.0.11)
-SOURCES=(mmcv==2.1.0 xtcocotools==1.14.3)
+SOURCES=(xtcocotools==1.14.3)
 
 die() { echo "gpu_kit.sh: $*" >&2; exit 1; }
 
@@ -36,7 +38,7 @@ prepare() {
     --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     --platform manylinux1_x86_64 -d "$KIT_DIR" "${WHEELS[@]}" || die "pip could not fetch the wheels above (network to PyPI?)"
   echo "==> sources: ${SOURCES[*]}"
-  # --no-build-isolation: an isolated build would take setuptools 81+, on which mmcv's setup.py fails
+  # --no-build-isolation: xtcocotools' setup.py needs numpy and cython to be read
   "$py" -m pip download --disable-pip-version-check -q --no-deps --no-binary=:all: --no-build-isolation \
     -d "$KIT_DIR" "${SOURCES[@]}" || die "pip could not fetch the sources above (network to PyPI?)"
   local bytes
@@ -73,22 +75,17 @@ build_xtcocotools() {
   "$PY" -m pip install --disable-pip-version-check -q --no-index --no-deps --no-build-isolation --no-cache-dir \
     --target "$SITE" "$KIT_DIR"/xtcocotools-1.14.3.tar.gz
 }
-build_mmcv() {
-  # CPU ops only: mmcv's setup.py builds CUDA ops whenever it sees a GPU, so the GPU is hidden from
-  # the build; the stage then runs mmcv's NMS on the CPU (README: mmcv without CUDA ops)
-  env -u FORCE_CUDA CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" \
-    "$PY" -m pip install --disable-pip-version-check --no-index --no-deps --no-build-isolation --no-cache-dir \
-    --target "$SITE" "$KIT_DIR"/mmcv-2.1.0.tar.gz
-}
 check_stack() {
   "$PY" - <<'PYEOF'
+import signpose  # noqa: F401  (first: mmcv-lite's NMS is the project's)
 import cv2, numpy, torch, mmcv, mmdet, mmengine, mmpose, av, xtcocotools.mask  # noqa: F401
-from mmcv.ops import nms, get_compiling_cuda_version
+from mmcv.ops import nms
 import mmdet.apis, mmpose.apis  # noqa: F401
+from signpose.nets.mmcv_lite import is_lite
 gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU visible'
 print(f'    python {".".join(map(str, __import__("sys").version_info[:3]))}  torch {torch.__version__} ({gpu})  '
       f'numpy {numpy.__version__}  cv2 {cv2.__version__}  av {av.__version__}')
-print(f'    mmcv {mmcv.__version__} (CUDA ops: {get_compiling_cuda_version()})  mmdet {mmdet.__version__}  '
+print(f'    mmcv {mmcv.__version__} ({"lite: the project NMS, on the tensors device" if is_lite() else "compiled ops"})  mmdet {mmdet.__version__}  '
       f'mmpose {mmpose.__version__}  mmengine {mmengine.__version__}')
 PYEOF
 }
@@ -97,8 +94,8 @@ run() {
   PY=${PYTHON:-python3}
   command -v "$PY" >/dev/null 2>&1 || die "no Python named $PY: name the one that holds torch with PYTHON="
   "$PY" -c 'import torch' 2>/dev/null || die "$PY has no torch: name the one that holds torch with PYTHON="
-  for source in mmcv-2.1.0 xtcocotools-1.14.3; do
-    [ -f "$KIT_DIR/$source.tar.gz" ] || die "$KIT_DIR/$source.tar.gz is missing: run 'bash scripts/gpu_kit.sh prepare' where PyPI is reachable and carry $KIT_DIR"
+  for source in mmcv_lite-2.1.0-py2.py3-none-any.whl xtcocotools-1.14.3.tar.gz; do
+    [ -f "$KIT_DIR/$source" ] || die "$KIT_DIR/$source is missing: run 'bash scripts/gpu_kit.sh prepare' where PyPI is reachable and carry $KIT_DIR"
   done
   local base=${KIT_SITE:-$(mktemp -d /tmp/gpu_kit.XXXXXX)}
   SITE="$base/site"
@@ -112,7 +109,6 @@ run() {
   begin=$(now)
   timed "install the kit's wheels" install_wheels \
     && timed "build xtcocotools 1.14.3 (numpy $("$PY" -c 'import numpy; print(numpy.__version__)'))" build_xtcocotools \
-    && timed "build mmcv 2.1.0, CPU ops, MAX_JOBS=$(nproc)" build_mmcv \
     && timed "check the stack" check_stack \
     || STOPPED="a step above failed: the rest was not run"
   if [ -z "$STOPPED" ]; then

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+import signpose  # noqa: F401  (first: under mmcv-lite it provides mmcv._ext, the stage's NMS)
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 

@@ -154,29 +154,22 @@ def test_fp16_stays_within_its_bounds_of_fp32(models, video_task, engine_fp32, t
 
 
 @cuda_only
-def test_nms_fallback_on_the_device_keeps_the_same_persons(models, tmp_path, scene, monkeypatch):
-    from signpose.nets import nms_fallback
+def test_nms_runs_on_the_device_and_keeps_the_same_persons(models, tmp_path, scene, monkeypatch):
+    """mmcv-lite: the project's NMS runs where the boxes are; the persons equal the CPU's."""
     nms_module = importlib.import_module('mmcv.ops.nms')
-    monkeypatch.setattr(nms_module, 'ext_module', nms_module.ext_module)  # restored after the test
-    settings = _settings(tmp_path)
     frames = [scene, scene[:, ::-1].copy(), scene[::2, ::2].copy()]
-    if nms_fallback.cuda_nms_works(DEVICE):  # mmcv with CUDA ops: the reference is its device NMS
-        reference = BatchedInference(models, settings).detect(frames)
-    else:  # CPU ops only: the reference is the same detector on the CPU
-        cpu = LoadedModels(copy.deepcopy(models.detector).to('cpu'), models.pose, 'cpu')
-        reference = BatchedInference(cpu, _settings(tmp_path / 'cpu', DEVICE='cpu')).detect(frames)
-    nms_fallback.use_cpu_nms_for_cuda()  # forced, whatever mmcv was built with
-    compiled, devices = nms_module.ext_module.ext, []
-    real = compiled.nms
+    cpu = LoadedModels(copy.deepcopy(models.detector).to('cpu'), models.pose, 'cpu')
+    reference = BatchedInference(cpu, _settings(tmp_path / 'cpu', DEVICE='cpu')).detect(frames)
+    real, devices = nms_module.ext_module.nms, []
 
     def recording(boxes, scores, *args, **kwargs):
         devices.append(boxes.device.type)
         return real(boxes, scores, *args, **kwargs)
 
-    monkeypatch.setattr(compiled, 'nms', recording)
-    fallback = BatchedInference(models, settings).detect(frames)
-    assert devices and set(devices) == {'cpu'}  # the op ran on the CPU for the device's candidates
-    for got, want in zip(fallback, reference):
+    monkeypatch.setattr(nms_module.ext_module, 'nms', recording)
+    got_all = BatchedInference(models, _settings(tmp_path)).detect(frames)
+    assert devices and set(devices) == {torch.device(DEVICE).type}
+    for got, want in zip(got_all, reference):
         assert len(got) == len(want) == 1
         np.testing.assert_allclose(got, want, rtol=0, atol=0.05)
 

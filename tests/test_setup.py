@@ -1,4 +1,5 @@
-"""setup.sh's decisions on a GPU machine, simulated here without building anything.
+"""setup.sh's decisions, simulated here without installing or building anything: the default stack
+from wheels (mmcv-lite), the torch it keeps, and with MMCV_OPS=1 the mmcv build on a GPU machine.
 
 The simulated machine: a stub ``nvidia-smi`` (and, where wanted, ``nvcc``) on PATH, and a venv
 holding a fake torch whose version, CUDA build and GPU visibility the test sets. The fake, like
@@ -102,13 +103,85 @@ def mmcv_build_line(result):
     return lines[0]
 
 
-def test_gpu_machine_without_nvcc_builds_cpu_ops_with_the_gpu_hidden(machine):
+def test_default_installs_mmcv_lite_and_builds_nothing_but_xtcocotools(machine, tmp_path):
     m = machine()
     m.gpu()
-    result = m.setup(FORCE_CUDA='')
+    m.nvcc(m.bin)  # even with nvcc and a CUDA torch: no build
+    result = m.setup()
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any('pip install' in line and '--no-deps mmcv-lite==2.1.0' in line for line in lines), result.stdout
+    assert not any('mmcv==2.1.0' in line or 'the build sees' in line or 'nvcc:' in line or 'ninja' in line
+                   for line in lines), result.stdout
+    builds = [line for line in lines if '--no-binary' in line or 'no-build-isolation' in line]
+    assert all('xtcocotools' in line or '-e ' in line for line in builds), builds
+
+
+def test_a_compiled_mmcv_already_installed_is_kept(machine):
+    m = machine()
+    (m.site / 'mmcv').mkdir()
+    (m.site / 'mmcv' / '__init__.py').write_text('')
+    (m.site / 'mmcv' / '_ext.py').write_text('')  # stands for the compiled extension
+    info = m.site / 'mmcv-2.1.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: mmcv\nVersion: 2.1.0\n')
+    result = m.setup()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'compiled ops is installed: kept' in result.stdout and 'mmcv-lite==2.1.0' not in result.stdout
+
+
+@pytest.mark.parametrize('version', ['2.9.1+cpu', '2.11.0+cu128', '2.13.0+cu128'])
+def test_a_supported_torch_in_the_venv_is_kept(machine, version):
+    m = machine(torch_version=version, cuda=None if version.endswith('cpu') else '12.8')
+    result = m.setup()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not any('pip' in line and 'torch==' in line for line in result.stdout.splitlines()), result.stdout
+    assert f'torch {version}' in result.stdout
+
+
+@pytest.mark.parametrize('version', ['2.8.0+cu128', '2.14.0+cu128', '1.13.1'])
+def test_a_torch_outside_the_range_stops_with_one_line_naming_the_range(machine, version):
+    m = machine(torch_version=version)
+    result = m.setup()
+    assert result.returncode == 1
+    assert result.stderr.count('\n') == 1, result.stderr
+    assert f'torch {version}' in result.stderr and 'torch 2.9 to 2.13' in result.stderr
+
+
+def test_mmcv_ops_must_be_0_or_1(machine):
+    result = machine().setup(MMCV_OPS='yes')
+    assert result.returncode == 1 and result.stderr.count('\n') == 1 and 'MMCV_OPS=yes' in result.stderr
+
+
+def test_mmcv_ops_on_a_gpu_machine_without_nvcc_stops_with_one_line(machine):
+    m = machine()
+    m.gpu()
+    result = m.setup(MMCV_OPS='1', FORCE_CUDA='')
+    assert result.returncode == 1
+    assert result.stderr.count('\n') == 1, result.stderr
+    assert 'needs nvcc' in result.stderr and 'mmcv-lite' in result.stderr and 'MMCV_FORCE_CUDA=0' in result.stderr
+
+
+def test_mmcv_ops_replaces_mmcv_lite_before_the_build(machine):
+    m = machine(torch_version='2.13.0+cpu', cuda=None)
+    (m.site / 'mmcv').mkdir()
+    info = m.site / 'mmcv_lite-2.1.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: mmcv-lite\nVersion: 2.1.0\n')
+    result = m.setup(MMCV_OPS='1')
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    uninstall = next(i for i, line in enumerate(lines) if 'uninstall' in line and 'mmcv-lite' in line)
+    build = next(i for i, line in enumerate(lines) if 'mmcv==2.1.0' in line and 'install' in line)
+    assert uninstall < build
+
+
+def test_gpu_machine_without_nvcc_builds_cpu_ops_with_the_gpu_hidden_when_asked(machine):
+    m = machine()
+    m.gpu()
+    result = m.setup(MMCV_OPS='1', MMCV_FORCE_CUDA='0')
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'CUDA ops: no' in result.stdout
-    assert 'NVIDIA GPU but no nvcc' in result.stdout
     seen = mmcv_build_line(result)
     # the fake torch sees the GPU outside the build; inside it, hidden, so mmcv compiles what was announced
     assert "torch.cuda.is_available()=False" in seen and "CUDA_VISIBLE_DEVICES=''" in seen
@@ -121,7 +194,7 @@ def test_the_mmcv_build_itself_gets_that_environment(machine):
     m = machine()
     m.gpu()
     m.stub_pip()
-    result = m.setup(dry_run=False, MAX_JOBS='3')
+    result = m.setup(dry_run=False, MAX_JOBS='3', MMCV_OPS='1', MMCV_FORCE_CUDA='0')
     builds = [c for c in m.pip_calls() if 'mmcv==2.1.0' in c['args']]
     assert len(builds) == 1, result.stdout + result.stderr
     assert builds[0]['env'] == dict(CUDA_VISIBLE_DEVICES='', MMCV_WITH_OPS='1', MAX_JOBS='3')
@@ -142,7 +215,7 @@ def test_gpu_machine_with_nvcc_builds_cuda_ops_and_says_where_nvcc_is(machine, t
         nvcc = m.nvcc(tmp_path / 'cuda-12.8' / 'bin')
     else:
         nvcc = m.nvcc(m.default_cuda / 'bin')
-    result = m.setup(**env)
+    result = m.setup(MMCV_OPS='1', **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'CUDA ops: yes' in result.stdout
     said = next(line for line in result.stdout.splitlines() if line.strip().startswith('nvcc:'))
@@ -158,7 +231,7 @@ def test_nvcc_of_another_cuda_major_stops_with_one_line(machine):
     m = machine()
     m.gpu()
     m.nvcc(m.bin, release='13.0')
-    result = m.setup()
+    result = m.setup(MMCV_OPS='1')
     assert result.returncode == 1
     assert result.stderr.count('\n') == 1, result.stderr
     assert 'CUDA 13.0' in result.stderr and 'CUDA 12.8' in result.stderr and 'MMCV_FORCE_CUDA=0' in result.stderr
@@ -167,7 +240,7 @@ def test_nvcc_of_another_cuda_major_stops_with_one_line(machine):
 def test_forced_cuda_ops_without_nvcc_stop_with_one_line(machine):
     m = machine()
     m.gpu()
-    result = m.setup(MMCV_FORCE_CUDA='1')
+    result = m.setup(MMCV_OPS='1', MMCV_FORCE_CUDA='1')
     assert result.returncode == 1
     assert result.stderr.count('\n') == 1 and 'no nvcc' in result.stderr and 'MMCV_FORCE_CUDA=0' in result.stderr
 
@@ -204,7 +277,7 @@ def test_cpu_torch_is_kept_where_asked_or_without_a_gpu(machine):
     for env in (dict(), dict(CPU_TORCH='1')):
         if env:
             m.gpu()
-        result = m.setup(**env)
+        result = m.setup(MMCV_OPS='1', **env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert 'reinstalling torch' not in result.stdout and 'torch==2.13.0' not in result.stdout
         assert 'CUDA ops: no' in result.stdout and mmcv_build_line(result).endswith('-> CPU ops')

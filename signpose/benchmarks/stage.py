@@ -370,10 +370,9 @@ def run_host_only(args, settings, work: Path):
 def run_benchmark(args, settings, device, work: Path):
     models, real, _ = load_benchmark_models(settings, device, work)
     if device.startswith('cuda'):
-        from signpose.nets.nms_fallback import cuda_nms_works, ensure_device_nms
-        print(f'GPU {torch.cuda.get_device_name(device)}; mmcv CUDA ops: '
-              f'{"yes" if cuda_nms_works(device) else "NO: the detector NMS runs on the CPU (see README)"}')
-        ensure_device_nms(device)
+        from signpose.nets.mmcv_lite import is_lite
+        print(f'GPU {torch.cuda.get_device_name(device)}; NMS: '
+              f'{"the project\'s, in torch on the device (mmcv-lite)" if is_lite() else "mmcv\'s compiled op"}')
         args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
     settings = resolve(settings, device)
 

@@ -17,6 +17,7 @@ from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
 from signpose.engine.landmarks import pose_row
 from signpose.engine.segments import SegmentBook, failed_outcomes, finish, plan_segments, timed
 from signpose.output.ledger import Outcome
+from signpose.nets.mmcv_lite import MissingOpError
 from signpose.output.storage import OutputError
 
 
@@ -108,7 +109,7 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         if pose_batch:
             run_pose()
         yield from close(float('inf'))
-    except OutputError:
+    except (OutputError, MissingOpError):  # the run stops: no other video would fare better
         raise
     except Exception as err:  # recorded per segment; the run goes on with the next video
         yield from failed_outcomes(task, states, err)

@@ -13,6 +13,7 @@ from signpose.nets.detector import person_boxes
 from signpose.nets.pose import Pose, pose_of
 from signpose.nets.precision import precision_context
 from signpose.output.ledger import Outcome
+from signpose.nets.mmcv_lite import MissingOpError
 from signpose.output.storage import OutputError
 
 
@@ -59,7 +60,7 @@ def process_video_per_frame(task: VideoTask, infer, settings, stats: Optional[di
                                        settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
                     record_pose(state, index, row, (xy, z, scores))
             yield finish(state, task, settings, stats)
-        except OutputError:
+        except (OutputError, MissingOpError):
             raise
         except Exception as err:
             yield from failed_outcomes(task, [state], err)

@@ -7,7 +7,7 @@ from typing import List
 import torch
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.nets.nms_fallback import ensure_device_nms
+from signpose.nets.mmcv_lite import FULL_OPS, is_lite, missing_ops
 
 
 class SetupError(RuntimeError):
@@ -62,6 +62,32 @@ def _load_strict(model, checkpoint: str, what: str) -> dict:
                          f'python scripts/download_models.py') from None
 
 
+def _nms_types(cfg) -> List[str]:
+    """Every ``nms=dict(type=...)`` in a model config (test_cfg, rpn, rcnn, ...)."""
+    found = []
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == 'nms' and isinstance(value, dict) and 'type' in value:
+                found.append(str(value['type']))
+            found.extend(_nms_types(value))
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            found.extend(_nms_types(value))
+    return found
+
+
+def check_ops(model, config: str, setting: str) -> None:
+    """A model whose layers or post-processing need compiled mmcv ops that this install lacks
+    (mmcv-lite has only the stage's NMS) stops the stage at start-up, naming them."""
+    if not is_lite():
+        return
+    needs = missing_ops(model) + [f'{kind} (its post-processing)' for kind in _nms_types(model.cfg.get('model', {}))
+                                  if kind != 'nms']
+    if needs:
+        raise SetupError(f'{setting} {config} needs mmcv ops this install does not have: '
+                         f'{"; ".join(needs)} -> install mmcv\'s compiled ops with: {FULL_OPS}')
+
+
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
     from mmdet.apis import init_detector
 
@@ -72,6 +98,7 @@ def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
     for warning in caught:
         if not str(warning.message).startswith('checkpoint is None'):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    check_ops(model, config, 'DET_MODEL_CONFIG')
     meta = _load_strict(model, checkpoint, 'detector').get('meta', {})
     if 'dataset_meta' in meta:
         model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
@@ -87,6 +114,7 @@ def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
     with warnings.catch_warnings():  # mmpose finds H3WB's meta file in its package: expected
         warnings.filterwarnings('ignore', message='The metainfo config file')
         model = init_model(config, None, device='cpu')
+    check_ops(model, config, 'POSE_MODEL_CONFIG')
     meta = _load_strict(model, checkpoint, 'pose model').get('meta', {})
     if 'dataset_meta' in meta:
         model.dataset_meta = meta['dataset_meta']
@@ -106,7 +134,6 @@ def load_models(settings, log=print) -> LoadedModels:
     quiet_library_warnings()
     torch.set_num_threads(settings.CPU_THREADS)  # the same in every executor: same bits
     device = settings.DEVICE
-    ensure_device_nms(device, log=log)  # mmcv without CUDA ops: the detector's NMS on the CPU
     detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
     log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')
     pose = load_pose_model(settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT, device)

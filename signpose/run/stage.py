@@ -13,6 +13,7 @@ from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.shards import select_shard
 from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 from signpose.nets.loading import SetupError
+from signpose.nets.mmcv_lite import MissingOpError
 from signpose.output.ledger import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
 from signpose.output.storage import OutputError, check_writable, space_warning
 from signpose.run.progress import progress_for
@@ -102,7 +103,7 @@ def run(settings) -> int:
     if tasks:
         try:
             run_tasks(tasks, settings, ledger, summary)
-        except SetupError as err:
+        except (SetupError, MissingOpError) as err:
             print(f'ERROR: {err}', file=sys.stderr)
             return EXIT_FIX
         except OutputError as err:
