@@ -371,8 +371,8 @@ def run_benchmark(args, settings, device, work: Path):
     models, real, _ = load_benchmark_models(settings, device, work)
     if device.startswith('cuda'):
         from signpose.nets.mmcv_lite import is_lite
-        print(f'GPU {torch.cuda.get_device_name(device)}; NMS: '
-              f'{"the project\'s, in torch on the device (mmcv-lite)" if is_lite() else "mmcv\'s compiled op"}')
+        nms = "the project's, in torch on the GPU (mmcv-lite)" if is_lite() else "mmcv's compiled op"
+        print(f'GPU {torch.cuda.get_device_name(device)}; NMS: {nms}')
         args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
     settings = resolve(settings, device)
 
