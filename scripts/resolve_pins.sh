@@ -2,7 +2,7 @@
 # Does setup.sh's working set have wheels for each supported Python? Asks pip's resolver (a dry run,
 # downloading metadata only), so it needs PyPI but not the Pythons themselves.
 #   bash scripts/resolve_pins.sh            # Python 3.11, 3.12, 3.13, with each numpy setup.sh offers there
-# mmcv and xtcocotools are built from source by setup.sh: only their sources are looked for.
+# xtcocotools is built from source by setup.sh (and mmcv with MMCV_OPS=1): only their sources are looked for.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,7 +10,8 @@ pin() { sed -n "s/^$1=\([^ ]*\).*/\1/p" setup.sh; }
 NUMPY1=$(pin NUMPY1_VERSION)
 NUMPY2=$(pin NUMPY2_VERSION)
 # the optional extras and the build tools, as setup.sh installs them
-EXTRAS=(ray==2.60.0 onnxruntime==1.31.1 openvino==2026.4.1 onnx==1.23.2 setuptools==80.9.0 wheel ninja "cython>=3,<4")
+EXTRAS=(ray==2.60.0 onnxruntime==1.31.1 openvino==2026.4.1 onnx==1.23.2 setuptools==80.9.0 wheel "cython>=3,<4")
+TORCH=torch==$(pin TORCH_VERSION)
 TARGET=$(mktemp -d)
 trap 'rm -rf "$TARGET"' EXIT
 failed=0
@@ -33,16 +34,16 @@ for version in 3.11 3.12 3.13; do
   [ "$version" = 3.13 ] || numpys+=("$NUMPY1")  # numpy 1.26.4 has no wheel for 3.13 (setup.sh refuses NUMPY=1 there)
   for numpy in "${numpys[@]}"; do
     LABEL="Python $version, numpy $numpy: requirements.txt and the extras"
-    resolve --python-version "$version" -r requirements.txt "numpy==$numpy" "${EXTRAS[@]}"
+    resolve --python-version "$version" "$TORCH" -r requirements.txt "numpy==$numpy" "${EXTRAS[@]}"
   done
-  LABEL="Python $version: mmdet 3.3.0, mmpose 1.3.2 (--no-deps, as setup.sh installs them)"
-  resolve --python-version "$version" --no-deps mmdet==3.3.0 mmpose==1.3.2
+  LABEL="Python $version: mmcv-lite 2.1.0, mmdet 3.3.0, mmpose 1.3.2 (--no-deps, as setup.sh installs them)"
+  resolve --python-version "$version" --no-deps mmcv-lite==2.1.0 mmdet==3.3.0 mmpose==1.3.2
 done
 for source in mmcv==2.1.0 xtcocotools==1.14.3; do
   name=${source%%==*}
   page=$(curl -fsS "https://pypi.org/simple/$name/" 2>&1)
   if grep -q "$name-${source##*==}.tar.gz" <<<"$page"; then
-    echo "ok      $source: its source is on PyPI (setup.sh builds it)"
+    echo "ok      $source: its source is on PyPI (setup.sh builds it$([ "$name" = mmcv ] && echo ' with MMCV_OPS=1'))"
   else
     echo "FAILED  $source: no source on PyPI"; failed=1
   fi

@@ -62,6 +62,7 @@ def test_pose_checkpoint_with_numpy_meta_loads_through_init_model(tmp_path):
     assert isinstance(model.dataset_meta['sigmas'], np.ndarray)  # the real meta holds numpy
     weights = seeded_state_dict(model, salt=4)
     path = save_openmmlab_checkpoint(weights, tmp_path / 'pose.pth', model.dataset_meta)
+    install_safe_checkpoint_loader()
     loaded = init_model(RTMW3D_L, str(path), device='cpu')
     for name, value in loaded.state_dict().items():
         assert torch.equal(value, weights[name]), name

@@ -38,9 +38,14 @@ def test_the_reference_covers_the_hard_cases():
     assert any(len(np.unique(s[2][s[5]])) < len(s[5]) for s in SETS if s[0].startswith('ties'))
 
 
+@pytest.mark.parametrize('path', ['host', 'device'])
 @pytest.mark.parametrize('index', range(len(SETS)), ids=[s[0] for s in SETS])
-def test_nms_equals_the_compiled_cpu_nms(index):
+def test_nms_equals_the_compiled_cpu_nms(index, path, monkeypatch):
+    """Both ways the op runs: CPU tensors (the C++ loop in numpy) and any other device (blocks of
+    ranks on the device), the latter forced here on CPU tensors."""
     ext = importlib.import_module('mmcv._ext')
+    if path == 'device':
+        monkeypatch.setattr(ext, '_kept_on_host', ext._kept_on_device)
     name, boxes, scores, threshold, offset, keep = SETS[index]
     got = ext.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold=threshold, offset=offset)
     assert got.dtype == torch.int64

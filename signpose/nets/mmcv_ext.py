@@ -11,8 +11,8 @@ on whatever device the boxes are on: the same ``torch.sort`` of the scores (desc
 same order among equal scores), the same float32 expressions in the same order, the same
 comparison ``inter / (area_i + area_j - inter) > iou_threshold`` with the threshold in float32 (as
 pybind hands it to C++), ``std::max``/``std::min`` as the C++ writes them (NaN-safe the same way).
-On the CPU its output equals the compiled op's bit for bit (tests/test_mmcv_ext.py, against
-outputs recorded from the compiled op).
+Its output equals the compiled CPU op's bit for bit (tests/test_mmcv_ext.py, against outputs
+recorded from the compiled op; both the host and the device path).
 """
 import sys
 from typing import Dict, List
@@ -22,8 +22,8 @@ import torch
 
 from signpose.nets.mmcv_lite import MissingOpError, missing_op_message
 
-# rows of the IoU matrix computed at once: bounds memory at 2048 x N float32 per block
-BLOCK_ROWS = 2048
+# the IoU of this many ranked boxes against the later ones is computed at once: a few MB per block
+BLOCK_ROWS = 256
 
 
 def _cxx_max(a, b):
@@ -34,17 +34,63 @@ def _cxx_min(a, b):
     return torch.where(b < a, b, a)  # std::min(a, b) = (b < a) ? b : a
 
 
-def _suppression_rows(x1, y1, x2, y2, areas, rows: slice, offset: int, threshold):
-    """``ovr > threshold`` for the boxes ``rows`` (sorted order) against every box: a bool block."""
-    ix1, iy1, ix2, iy2 = (v[rows, None] for v in (x1, y1, x2, y2))
-    xx1, yy1 = _cxx_max(ix1, x1[None]), _cxx_max(iy1, y1[None])
-    xx2, yy2 = _cxx_min(ix2, x2[None]), _cxx_min(iy2, y2[None])
+def _overlaps(x1, y1, x2, y2, areas, rows, cols, offset: int, threshold) -> np.ndarray:
+    """``ovr > threshold`` of the boxes ``rows`` against the boxes ``cols`` (ranks), as the C++
+    computes ``ovr`` for the pair: a (rows, cols) bool array on the host."""
+    ix1, iy1, ix2, iy2, iarea = (v[rows, None] for v in (x1, y1, x2, y2, areas))
+    jx1, jy1, jx2, jy2, jarea = (v[None, cols] for v in (x1, y1, x2, y2, areas))
+    xx1, yy1 = _cxx_max(ix1, jx1), _cxx_max(iy1, jy1)
+    xx2, yy2 = _cxx_min(ix2, jx2), _cxx_min(iy2, jy2)
     zero = torch.zeros((), dtype=x1.dtype, device=x1.device)
     w = _cxx_max(zero, xx2 - xx1 + offset)
     h = _cxx_max(zero, yy2 - yy1 + offset)
     inter = w * h
-    ovr = inter / (areas[rows, None] + areas[None] - inter)
-    return ovr > threshold
+    ovr = inter / (iarea + jarea - inter)
+    return (ovr > threshold).cpu().numpy()
+
+
+def _kept_on_host(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
+    """The C++ loop itself, with its inner loop as numpy (float32, the same expressions): each kept
+    box against the later boxes still in. Ranks kept."""
+    x1, y1, x2, y2, areas = (v.numpy() for v in (x1, y1, x2, y2, areas))
+    alive = np.ones(len(x1), dtype=bool)
+    for i in range(len(x1)):
+        if not alive[i]:
+            continue
+        j = i + 1 + np.flatnonzero(alive[i + 1:])
+        if j.size == 0:
+            break
+        xx1 = np.where(x1[i] < x1[j], x1[j], x1[i])  # std::max(ix1, x1[j])
+        yy1 = np.where(y1[i] < y1[j], y1[j], y1[i])
+        xx2 = np.where(x2[j] < x2[i], x2[j], x2[i])  # std::min(ix2, x2[j])
+        yy2 = np.where(y2[j] < y2[i], y2[j], y2[i])
+        w, h = xx2 - xx1 + offset, yy2 - yy1 + offset
+        w = np.where(0 < w, w, np.float32(0))  # std::max(0.f, w)
+        h = np.where(0 < h, h, np.float32(0))
+        inter = w * h
+        with np.errstate(divide='ignore', invalid='ignore'):  # degenerate boxes: 0/0, as the C++ (no warning)
+            ovr = inter / (areas[i] + areas[j] - inter)
+        alive[j[ovr > threshold]] = False
+    return np.flatnonzero(alive)
+
+
+def _kept_on_device(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
+    """The same on the tensors' device, a block of ranks at a time (one kernel per expression
+    instead of one per kept box: what a GPU wants); the greedy pass over each block on the host."""
+    count = x1.numel()
+    threshold = torch.tensor(threshold, device=x1.device)
+    alive = np.ones(count, dtype=bool)
+    for start in range(0, count, BLOCK_ROWS):
+        rows = start + np.flatnonzero(alive[start:start + BLOCK_ROWS])
+        if rows.size == 0:
+            continue
+        cols = start + np.flatnonzero(alive[start:])
+        over = _overlaps(x1, y1, x2, y2, areas, torch.from_numpy(rows).to(x1.device),
+                         torch.from_numpy(cols).to(x1.device), offset, threshold)
+        for r, rank in enumerate(rows):  # a kept box removes the later ones it overlaps
+            if alive[rank]:
+                alive[cols[over[r] & (cols > rank)]] = False
+    return np.flatnonzero(alive)
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: int) -> torch.Tensor:
@@ -52,27 +98,17 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
 
     ``boxes``: (N, 4) float32 ``x1, y1, x2, y2``; ``scores``: (N,) float32; a box is suppressed when
     its IoU with a kept, higher-ranked box is above ``iou_threshold``; ``offset`` (0 or 1) is added to
-    widths and heights (``x2 - x1 + offset``)."""
+    widths and heights (``x2 - x1 + offset``). CPU tensors run the C++ loop in numpy; others on
+    their device, by blocks. Both compare only boxes that are still in, as the C++ does."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     x1, y1, x2, y2 = (boxes[:, k].contiguous() for k in range(4))
     areas = (x2 - x1 + offset) * (y2 - y1 + offset)
     order = scores.sort(0, descending=True)[1]
-    # everything in sorted order from here on, as the C++ loop walks it
-    x1, y1, x2, y2, areas = (v[order] for v in (x1, y1, x2, y2, areas))
-    threshold = torch.tensor(np.float32(iou_threshold), device=boxes.device)  # C++ float
-    count = order.numel()
-    keep = np.ones(count, dtype=bool)
-    for start in range(0, count, BLOCK_ROWS):
-        rows = slice(start, min(start + BLOCK_ROWS, count))
-        block = _suppression_rows(x1, y1, x2, y2, areas, rows, offset, threshold).cpu().numpy()
-        # greedy, in rank order: a kept box suppresses every later box it overlaps
-        for i in range(rows.start, rows.stop):
-            if keep[i]:
-                later = block[i - start, i + 1:]
-                keep[i + 1:] &= ~later
-    kept = torch.from_numpy(np.flatnonzero(keep)).to(boxes.device)
-    return order[kept]
+    ranked = [v[order] for v in (x1, y1, x2, y2, areas)]  # by rank, as the C++ loop walks them
+    threshold = np.float32(iou_threshold)  # the C++ float
+    kept = (_kept_on_host if boxes.device.type == 'cpu' else _kept_on_device)(*ranked, offset, threshold)
+    return order[torch.from_numpy(kept).to(boxes.device)]
 
 
 class StandIn:
