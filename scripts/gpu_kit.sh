@@ -75,6 +75,11 @@ build_xtcocotools() {
   "$PY" -m pip install --disable-pip-version-check -q --no-index --no-deps --no-build-isolation --no-cache-dir \
     --target "$SITE" "$KIT_DIR"/xtcocotools-1.14.3.tar.gz
 }
+torchvision_stand_in() {
+  # mmpose imports torchvision for one class; an image without it gets setup.sh's stand-in
+  "$PY" -c 'import torchvision' 2>/dev/null && { echo "    the image's torchvision imports: kept"; return; }
+  mkdir -p "$SITE/torchvision" && cp scripts/torchvision_stub.py "$SITE/torchvision/__init__.py"
+}
 check_stack() {
   "$PY" - <<'PYEOF'
 import signpose  # noqa: F401  (first: mmcv-lite's NMS is the project's)
@@ -109,6 +114,7 @@ run() {
   begin=$(now)
   timed "install the kit's wheels" install_wheels \
     && timed "build xtcocotools 1.14.3 (numpy $("$PY" -c 'import numpy; print(numpy.__version__)'))" build_xtcocotools \
+    && timed "torchvision (the image's, or the stand-in)" torchvision_stand_in \
     && timed "check the stack" check_stack \
     || STOPPED="a step above failed: the rest was not run"
   if [ -z "$STOPPED" ]; then
