@@ -11,12 +11,12 @@ Two decoders (``VIDEO_BACKEND``):
 Frames are handed out upright (rotation metadata of phone videos applied), in BGR like cv2.
 """
 import os
-import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -351,29 +351,43 @@ def _seek(container, stream, pts: Sequence[int], index: int) -> Iterator:
 _END = object()
 
 
-def prefetch(iterator: Iterator, size: int) -> Iterator:
-    """Run an iterator in a background thread, ``size`` items ahead (decode overlaps inference).
+def prefetch(iterator: Iterator, size: int, max_bytes: Optional[int] = None,
+             weigh: Callable[[object], int] = lambda item: 0) -> Iterator:
+    """Run an iterator in a background thread, at most ``size`` items and ``max_bytes`` bytes (the
+    sum of ``weigh(item)``) ahead, so that decoding overlaps inference.
 
-    OpenCV and PyAV release the GIL while decoding, so this overlaps with the models' forward
-    passes. Exceptions in the thread are raised in the consumer.
+    An item heavier than ``max_bytes`` alone still goes through when the queue is empty: one in
+    flight at a time. OpenCV and PyAV release the GIL while decoding, so this overlaps with the
+    models' forward passes. Exceptions in the thread are raised in the consumer.
     """
-    items: queue.Queue = queue.Queue(maxsize=max(1, size))
+    size = max(1, size)
+    items: deque = deque()  # (item, its bytes)
+    held = [0]  # bytes in the queue
+    changed = threading.Condition()
     stop = threading.Event()
+
+    def room(weight: int) -> bool:
+        return not items or (len(items) < size and (max_bytes is None or held[0] + weight <= max_bytes))
+
+    def put(item, weight: int = 0) -> None:
+        with changed:
+            items.append((item, weight))
+            held[0] += weight
+            changed.notify_all()
 
     def produce():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                weight = weigh(item)
+                with changed:
+                    while not stop.is_set() and not room(weight):
+                        changed.wait(0.1)
                 if stop.is_set():
                     return
-            items.put(_END)
+                put(item, weight)
+            put(_END)
         except BaseException as err:  # handed to the consumer
-            items.put(err)
+            put(err)
         finally:
             close = getattr(iterator, 'close', None)
             if close is not None:
@@ -383,7 +397,12 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
     thread.start()
     try:
         while True:
-            item = items.get()
+            with changed:
+                while not items:
+                    changed.wait()
+                item, weight = items.popleft()
+                held[0] -= weight
+                changed.notify_all()
             if item is _END:
                 return
             if isinstance(item, BaseException):
@@ -391,4 +410,6 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        with changed:
+            changed.notify_all()
         thread.join(timeout=5)
