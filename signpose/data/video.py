@@ -351,43 +351,65 @@ def _seek(container, stream, pts: Sequence[int], index: int) -> Iterator:
 _END = object()
 
 
+class BoundedQueue:
+    """Items with their weight in bytes, at most ``size`` of them and ``max_bytes`` in all; an item
+    heavier than ``max_bytes`` alone still fits into an empty queue (one in flight at a time)."""
+
+    def __init__(self, size: int, max_bytes: Optional[int] = None):
+        self.size, self.max_bytes = max(1, size), max_bytes
+        self.items: deque = deque()
+        self.held = 0  # bytes queued
+        self.changed = threading.Condition()
+
+    def has_room(self, weight: int) -> bool:
+        if not self.items:
+            return True
+        return len(self.items) < self.size and (self.max_bytes is None or self.held + weight <= self.max_bytes)
+
+    def put(self, item, weight: int, stop: Optional[threading.Event] = None, force: bool = False) -> bool:
+        """Wait for room (unless ``force``), then queue; False when ``stop`` was set meanwhile."""
+        with self.changed:
+            while not force:
+                if stop is not None and stop.is_set():
+                    return False
+                if self.has_room(weight):
+                    break
+                self.changed.wait(0.1)
+            self.items.append((item, weight))
+            self.held += weight
+            self.changed.notify_all()
+        return True
+
+    def get(self):
+        with self.changed:
+            while not self.items:
+                self.changed.wait()
+            item, weight = self.items.popleft()
+            self.held -= weight
+            self.changed.notify_all()
+        return item
+
+
 def prefetch(iterator: Iterator, size: int, max_bytes: Optional[int] = None,
              weigh: Callable[[object], int] = lambda item: 0) -> Iterator:
     """Run an iterator in a background thread, at most ``size`` items and ``max_bytes`` bytes (the
-    sum of ``weigh(item)``) ahead, so that decoding overlaps inference.
+    sum of ``weigh(item)``) ahead, so that decoding overlaps inference (BoundedQueue: an item
+    heavier than ``max_bytes`` still passes, alone).
 
-    An item heavier than ``max_bytes`` alone still goes through when the queue is empty: one in
-    flight at a time. OpenCV and PyAV release the GIL while decoding, so this overlaps with the
-    models' forward passes. Exceptions in the thread are raised in the consumer.
+    OpenCV and PyAV release the GIL while decoding, so this overlaps with the models' forward
+    passes. Exceptions in the thread are raised in the consumer.
     """
-    size = max(1, size)
-    items: deque = deque()  # (item, its bytes)
-    held = [0]  # bytes in the queue
-    changed = threading.Condition()
+    items = BoundedQueue(size, max_bytes)
     stop = threading.Event()
-
-    def room(weight: int) -> bool:
-        return not items or (len(items) < size and (max_bytes is None or held[0] + weight <= max_bytes))
-
-    def put(item, weight: int = 0) -> None:
-        with changed:
-            items.append((item, weight))
-            held[0] += weight
-            changed.notify_all()
 
     def produce():
         try:
             for item in iterator:
-                weight = weigh(item)
-                with changed:
-                    while not stop.is_set() and not room(weight):
-                        changed.wait(0.1)
-                if stop.is_set():
+                if not items.put(item, weigh(item), stop):
                     return
-                put(item, weight)
-            put(_END)
+            items.put(_END, 0, force=True)
         except BaseException as err:  # handed to the consumer
-            put(err)
+            items.put(err, 0, force=True)
         finally:
             close = getattr(iterator, 'close', None)
             if close is not None:
@@ -397,12 +419,7 @@ def prefetch(iterator: Iterator, size: int, max_bytes: Optional[int] = None,
     thread.start()
     try:
         while True:
-            with changed:
-                while not items:
-                    changed.wait()
-                item, weight = items.popleft()
-                held[0] -= weight
-                changed.notify_all()
+            item = items.get()
             if item is _END:
                 return
             if isinstance(item, BaseException):
@@ -410,6 +427,4 @@ def prefetch(iterator: Iterator, size: int, max_bytes: Optional[int] = None,
             yield item
     finally:
         stop.set()
-        with changed:
-            changed.notify_all()
         thread.join(timeout=5)

@@ -82,3 +82,26 @@ def save_npy_atomic(path, array: np.ndarray) -> None:
     np.save(buffer, array)
     with atomic_file(path) as f:
         f.write(buffer.getbuffer())
+
+
+def written_frames(paths: Dict[str, Path]) -> int:
+    """Frames in a segment's written files (the .npy's rows, else the .pose's frames)."""
+    if 'npy' in paths:
+        return int(np.load(paths['npy'], mmap_mode='r').shape[0])
+    from signpose.output.pose_file import read_pose  # pose-format: only for .pose-only runs
+    return int(read_pose(paths['pose']).body.data.shape[0])
+
+
+def already_written(settings, segments) -> tuple:
+    """(Outcomes of the segments whose files all exist, the other segments): what a worker that
+    died, or an actor's lost call, wrote before its report could reach the stage."""
+    from signpose.output.ledger import WRITTEN, Outcome
+    done, todo = [], []
+    for seg in segments:
+        paths = output_paths(settings, seg.sentence_name)
+        if all(path.is_file() for path in paths.values()):
+            done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', written_frames(paths),
+                                str(next(iter(paths.values())))))
+        else:
+            todo.append(seg)
+    return done, todo

@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional
 
 from signpose.nets.devices import worker_devices
 from signpose.nets.loading import SetupError
+from signpose.output.files import already_written
 from signpose.output.ledger import failures
 from signpose.output.storage import OutputError
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
@@ -222,7 +223,10 @@ def run(tasks, settings) -> Iterator:
                                      f'then run the same command')
                 task = worker.task
                 if task is not None:  # its video costs only itself
-                    yield from failures(worker.left, f'worker died: {cause}', reader=reader_of(task))
+                    # a segment written just before the death, its report lost, is written all the same
+                    written, lost = already_written(settings, worker.left)
+                    yield from written
+                    yield from failures(lost, f'worker died: {cause}', reader=reader_of(task))
                     yield VideoEnded(task.video_name)
                 worker.conn.close()
                 at = workers.index(worker)
