@@ -133,7 +133,7 @@ def test_a_worker_killed_mid_video_fails_that_video_only_and_is_replaced(data, i
     ledger = read_ledgers(npy)
     assert ledger['p_a'].status == 'written' and ledger['p_d'].status == 'written'  # the run went on
     assert [ledger[s].reason for s in ('p_b', 'p_c')] == [KILLED, KILLED]
-    assert f'Worker died (signal 9 (SIGKILL)) on v30; a new worker started' in out
+    assert 'Worker died (signal 9 (SIGKILL)) on v30; a new worker started' in out
     assert 'Failed (worker died): 2' in out and 'Workers died and were replaced: 1' in out
     assert 'Traceback' not in out
     assert read_ledger_state(npy)[1] == {}  # a dead worker is not a crash of the stage
