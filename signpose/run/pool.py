@@ -69,6 +69,8 @@ def worker_main(settings, conn, parent: int) -> None:
         _serve(settings, conn)
     except (KeyboardInterrupt, BrokenPipeError, EOFError):
         pass  # stopped by the stage, or the stage is gone
+    finally:  # leaving: a SIGTERM now ends the process quietly, not with a traceback from the exit handlers
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _serve(settings, conn) -> None:
@@ -126,6 +128,7 @@ class Worker:
             self.process.start()
         child.close()
         self.open = True  # its end of the pipe has not been closed
+        self.leaving = False  # it said why it cannot go on and is ending by itself
         self.ready = False  # models loaded
         self.task = None  # the video it is on
         self.left: List = []  # that video's segments without an outcome yet
@@ -148,7 +151,7 @@ class Worker:
 
     def stop(self) -> None:
         """Ask it to end: an idle worker leaves its loop, a busy or loading one is sent SIGTERM."""
-        if not self.process.is_alive():
+        if not self.process.is_alive() or self.leaving:
             return
         if self.ready and self.task is None and self.open:
             try:
@@ -205,6 +208,7 @@ def run(tasks, settings) -> Iterator:
                     elif kind == 'ready':
                         worker.ready = True
                     elif kind == 'setup':
+                        worker.leaving = True
                         raise SetupError(value)
                     elif kind == 'outcome':
                         worker.left = [s for s in worker.left if s.sentence_name != value.sentence]
