@@ -310,9 +310,17 @@ def run_queue_memory(args, settings, work: Path) -> None:
         det_cfg, det_ckpt, pose_ckpt = settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, \
             settings.POSE_MODEL_CHECKPOINT
         print('weights: the official checkpoints')
-    else:  # one box per frame, kept (BBOX_THR 0): the pose model runs on every frame
-        print('weights: SEEDED (official checkpoints absent): memory is valid, poses are meaningless')
-        det_cfg, det_ckpt, pose_ckpt = seeded_models(settings, work)
+    else:  # as the tests: RTMDet-nano (person), one box per frame kept (BBOX_THR 0), so the pose model
+        # runs on every frame; random RTMDet-M weights would send every anchor through NMS
+        print('weights: SEEDED (official checkpoints absent): memory is valid, poses are meaningless; '
+              'detector RTMDet-nano (person)')
+        from signpose.nets.seeded_weights import make_seeded_checkpoint
+        nano = Path(settings.ROOT) / 'models' / 'configs' / 'rtmdet_nano_320-8xb32_coco-person.py'
+        det_cfg = work / 'det_nano.py'
+        det_cfg.write_text(f'_base_ = {str(nano)!r}\nmodel = dict(bbox_head=dict(exp_on_reg=True), '
+                           f'test_cfg=dict(score_thr=0.0, max_per_img=1))\n')
+        det_cfg, det_ckpt = str(det_cfg), str(make_seeded_checkpoint('det', str(det_cfg), work / 'det.pth'))
+        pose_ckpt = str(make_seeded_checkpoint('pose', settings.POSE_MODEL_CONFIG, work / 'pose.pth'))
         settings = settings.replace(BBOX_THR=0.0)
     cpu = resolve(settings, 'cpu')
     frames = args.queue_frames
