@@ -24,12 +24,18 @@ VIDEO_BACKEND = 'auto'                   # decoder: 'auto' (PyAV: H.264, HEVC, V
                                          # rate is taken as constant)
 
 # ---------------------------------------------------------------- workers
-MAX_WORKERS = 1          # processes (local) or actors per GPU (ray); each loads both models
+MAX_WORKERS = 1          # worker processes (local) or actors per GPU (ray); each loads both models once.
+                         # A worker that dies (killed, a segfault, out of memory) fails the rest of its
+                         # video only; a new one takes its place and the run goes on
 CPU_THREADS = None       # torch threads per worker on CPU; None: the cores divided among MAX_WORKERS.
                          # Ray actors without a GPU each take this many CPUs. Outputs are
                          # bit-identical across executors for equal CPU_THREADS (the last bits
                          # of float results depend on how work is split between threads).
-EXECUTOR = 'local'       # 'local' (process pool) or 'ray'
+EXECUTOR = 'local'       # 'local' (MAX_WORKERS worker processes, 1 included), 'ray', or 'inline': the
+                         # stage's own process, no worker (for debugging: pdb, profilers; MAX_WORKERS = 1;
+                         # a crash there ends the run)
+RETRY_CRASHED = False    # True: also process the videos the stage itself died on in two runs (they
+                         # are skipped otherwise, so one bad video cannot crash every rerun)
 RAY_ADDRESS = None       # None: start a local Ray; 'auto' or 'ray://host:10001': join a cluster
 # Slurm job arrays split the work by video into balanced shards automatically.
 NUM_SHARDS = int(os.environ.get('SLURM_ARRAY_TASK_COUNT', 1))
@@ -56,7 +62,10 @@ DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not avail
 # ---------------------------------------------------------------- engine
 DET_BATCH_SIZE = None    # frames per detector call; None: 1 on CPU (fastest there), 16 on CUDA
 POSE_BATCH_SIZE = None   # person crops per pose call; None: 2 on CPU, 64 on CUDA
-DECODE_QUEUE = 64        # decoded frames buffered ahead of inference (bounds memory)
+DECODE_QUEUE_MB = 512    # decoded frames buffered ahead of inference, in MiB per worker (bounds memory
+                         # whatever the frame size: 1080p is 6 MiB a frame, 8K 95 MiB); a single frame
+                         # larger than this is still decoded, one at a time
+DECODE_QUEUE = 64        # and at most this many frames
 HOST_THREADS = None      # prepare frames and crops in threads beside the networks; None: on CUDA only
                          # (on the CPU the networks use every core, and such threads slow them)
 PRECISION = 'fp32'       # 'fp32' (exact); opt-in: 'fp16' (CUDA autocast) or 'bf16' (CPU autocast)

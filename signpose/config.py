@@ -17,7 +17,7 @@ from mmengine.config import Config, DictAction
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpose.py'
 
 PRECISIONS = ('fp32', 'fp16', 'bf16')
-EXECUTORS = ('local', 'ray')
+EXECUTORS = ('local', 'inline', 'ray')
 OUTPUT_FORMATS = ('npy', 'pose')
 NUM_COCO_WHOLEBODY = 133  # keypoints RTMW3D estimates
 
@@ -41,6 +41,7 @@ class Settings:
     MAX_WORKERS: int
     CPU_THREADS: Optional[int]
     EXECUTOR: str
+    RETRY_CRASHED: bool
     RAY_ADDRESS: Optional[str]
     NUM_SHARDS: int
     SHARD_INDEX: int
@@ -61,6 +62,7 @@ class Settings:
     DET_BATCH_SIZE: Optional[int]
     POSE_BATCH_SIZE: Optional[int]
     DECODE_QUEUE: int
+    DECODE_QUEUE_MB: int
     HOST_THREADS: Optional[bool]
     PRECISION: str
     BACKEND: str
@@ -172,13 +174,17 @@ def value_problems(s: Settings) -> List[str]:
          f'MIN_SEGMENT_SECONDS ({s.MIN_SEGMENT_SECONDS}) must be between 0 and MAX_SEGMENT_SECONDS ({s.MAX_SEGMENT_SECONDS})'),
         (s.MAX_WORKERS >= 1, f'MAX_WORKERS must be at least 1, not {s.MAX_WORKERS}'),
         (s.CPU_THREADS is None or s.CPU_THREADS >= 1, f'CPU_THREADS must be at least 1 or None, not {s.CPU_THREADS}'),
-        (s.EXECUTOR in EXECUTORS, f"EXECUTOR must be 'local' or 'ray', not {s.EXECUTOR!r}"),
+        (s.EXECUTOR in EXECUTORS, f"EXECUTOR must be 'local', 'inline' or 'ray', not {s.EXECUTOR!r}"),
+        (s.EXECUTOR != 'inline' or s.MAX_WORKERS == 1,
+         f"EXECUTOR='inline' runs in the stage's own process: set MAX_WORKERS=1 (not {s.MAX_WORKERS}) "
+         f"or EXECUTOR='local'"),
         (s.NUM_SHARDS >= 1, f'NUM_SHARDS must be at least 1, not {s.NUM_SHARDS}'),
         (s.NUM_SHARDS <= 1 or 0 <= s.SHARD_INDEX < s.NUM_SHARDS,
          f'SHARD_INDEX={s.SHARD_INDEX} is not in [0, NUM_SHARDS={s.NUM_SHARDS})'),
         (s.DET_BATCH_SIZE is None or s.DET_BATCH_SIZE >= 1, f'DET_BATCH_SIZE must be at least 1 or None, not {s.DET_BATCH_SIZE}'),
         (s.POSE_BATCH_SIZE is None or s.POSE_BATCH_SIZE >= 1, f'POSE_BATCH_SIZE must be at least 1 or None, not {s.POSE_BATCH_SIZE}'),
         (s.DECODE_QUEUE >= 1, f'DECODE_QUEUE must be at least 1, not {s.DECODE_QUEUE}'),
+        (s.DECODE_QUEUE_MB >= 1, f'DECODE_QUEUE_MB must be at least 1, not {s.DECODE_QUEUE_MB}'),
         (s.PRECISION in PRECISIONS, f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {s.PRECISION!r}"),
         (all(0 <= i < NUM_COCO_WHOLEBODY for i in s.COCO_WHOLEBODY_IDX) and s.COCO_WHOLEBODY_IDX,
          f'COCO_WHOLEBODY_IDX must list keypoints in [0, {NUM_COCO_WHOLEBODY})'),

@@ -3,6 +3,7 @@
     python scripts/benchmark_3b.py                       # 1 s of 640x480 video (8 s on CUDA), fp32, 3 rounds
     python scripts/benchmark_3b.py --seconds 2 --memory --without-speedups --precision bf16
     python scripts/benchmark_3b.py --backend onnxruntime openvino   # also the engine on those runtimes
+    python scripts/benchmark_3b.py --queue-memory         # peak RSS at 640x480, 1080p, 4K, 8K: byte budget vs frames
 
 Prints frames/s of each, their ratio, seconds per stage (decode, detect, pose, post-process,
 write), peak memory, and the largest difference between the two outputs. Uses the checkpoints
@@ -249,6 +250,105 @@ def max_deviation(results, references) -> str:
     return texts.pop() if len(texts) == 1 else '; '.join(sorted(texts))
 
 
+QUEUE_SIZES = ['640x480', '1920x1080', '3840x2160', '7680x4320']
+
+
+def encode_h264(path, frames: int, fps: int, width: int, height: int) -> Path:
+    """A clip made with PyAV's libx264 (ultrafast: 8K frames too), a figure moving on a smooth background."""
+    import av
+    import cv2
+    from fractions import Fraction
+    coarse = np.random.default_rng(0).integers(0, 160, (18, 32, 3), dtype=np.uint8)
+    background = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream('libx264', rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+        stream.options = {'preset': 'ultrafast'}
+        for i in range(frames):
+            image = background.copy()
+            x = width // 3 + (i * width // 100) % (width // 4)
+            cv2.rectangle(image, (x, height // 3), (x + width // 4, height), (60, 90, 150), -1)
+            cv2.ellipse(image, (x + width // 8, height // 4), (width // 16, height // 10), 0, 0, 360, (180, 190, 220), -1)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format='bgr24')))
+        container.mux(stream.encode())
+    return Path(path)
+
+
+def queue_memory_run(job: dict) -> dict:
+    """In a fresh process: the models loaded, then the engine on the clip; resident memory after
+    the load and at its peak (ru_maxrss), and the written array's bytes."""
+    import gc
+    import hashlib
+    import resource
+    quiet_library_warnings()
+    settings = job['settings']
+    torch.set_num_threads(settings.CPU_THREADS)
+    models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt'], 'cpu'),
+                          load_pose_model(settings.POSE_MODEL_CONFIG, job['pose_ckpt'], 'cpu'), 'cpu')
+    infer = BatchedInference(models, settings)
+    info = probe(job['video'])
+    task = VideoTask('memory', info, [Segment('memory', 'segment', 0.0, job['seconds'])])
+    gc.collect()
+    loaded = rss_bytes()
+    start = time.perf_counter()
+    outcomes = list(process_video(task, infer, settings))
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    written = [o for o in outcomes if o.path]
+    digest = hashlib.sha256(Path(written[0].path).read_bytes()).hexdigest() if written else None
+    return dict(loaded=loaded, peak=peak, wall=wall, frames=sum(o.frames for o in outcomes), digest=digest,
+                statuses=sorted({o.status for o in outcomes}))
+
+
+def run_queue_memory(args, settings, work: Path) -> None:
+    """Peak resident memory of one worker at each frame size: the decode queue bounded by
+    DECODE_QUEUE_MB against the frame count alone (DECODE_QUEUE frames, the former bound)."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+    real = Path(settings.DET_MODEL_CHECKPOINT).is_file() and Path(settings.POSE_MODEL_CHECKPOINT).is_file()
+    if real:
+        det_cfg, det_ckpt, pose_ckpt = settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, \
+            settings.POSE_MODEL_CHECKPOINT
+        print('weights: the official checkpoints')
+    else:  # as the tests: RTMDet-nano (person), one box per frame kept (BBOX_THR 0), so the pose model
+        # runs on every frame; random RTMDet-M weights would send every anchor through NMS
+        print('weights: SEEDED (official checkpoints absent): memory is valid, poses are meaningless; '
+              'detector RTMDet-nano (person)')
+        from signpose.nets.seeded_weights import make_seeded_checkpoint
+        nano = Path(settings.ROOT) / 'models' / 'configs' / 'rtmdet_nano_320-8xb32_coco-person.py'
+        det_cfg = work / 'det_nano.py'
+        det_cfg.write_text(f'_base_ = {str(nano)!r}\nmodel = dict(bbox_head=dict(exp_on_reg=True), '
+                           f'test_cfg=dict(score_thr=0.0, max_per_img=1))\n')
+        det_cfg, det_ckpt = str(det_cfg), str(make_seeded_checkpoint('det', str(det_cfg), work / 'det.pth'))
+        pose_ckpt = str(make_seeded_checkpoint('pose', settings.POSE_MODEL_CONFIG, work / 'pose.pth'))
+        settings = settings.replace(BBOX_THR=0.0)
+    cpu = resolve(settings, 'cpu')
+    frames = args.queue_frames
+    print(f'{frames} frames per clip (libx264), the segment over all of them; DECODE_QUEUE {cpu.DECODE_QUEUE} '
+          f'frames; {cpu.CPU_THREADS} threads; each run in a fresh process (RSS after loading the models, and '
+          f'its peak)')
+    print(f'\n| frames | frame size | frame-count bound only: peak RSS | DECODE_QUEUE_MB={cpu.DECODE_QUEUE_MB}: '
+          f'peak RSS | same bytes written |\n| --- | --- | --- | --- | --- |')
+    context = multiprocessing.get_context('spawn')
+    for size in args.queue_sizes:
+        width, height = (int(v) for v in size.split('x'))
+        video = encode_h264(work / f'{size}.mp4', frames, 24, width, height)
+        results = {}
+        for mode, budget in (('frames', 1 << 30), ('bytes', cpu.DECODE_QUEUE_MB)):
+            out = work / f'memory-{size}-{mode}'
+            out.mkdir()
+            job = dict(settings=cpu.replace(NPY_DIR=str(out), DECODE_QUEUE_MB=budget), det_cfg=det_cfg,
+                       det_ckpt=det_ckpt, pose_ckpt=pose_ckpt, video=str(video), seconds=frames / 24)
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                results[mode] = pool.submit(queue_memory_run, job).result()
+        f, b = results['frames'], results['bytes']
+        mib = lambda n: f'{n / 2**20:,.0f} MiB'  # noqa: E731
+        print(f"| {frames} | {size} ({width * height * 3 / 2**20:.1f} MiB a frame) | {mib(f['peak'])} "
+              f"(+{mib(f['peak'] - f['loaded'])} over the loaded models) | {mib(b['peak'])} "
+              f"(+{mib(b['peak'] - b['loaded'])}) | {f['digest'] == b['digest'] and f['digest'] is not None} |",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--video', help='a video to use (default: a generated 640x480 one)')
@@ -280,6 +380,10 @@ def main():
                         help='seeded weights only: non-person candidates above score_thr per frame (default 3000)')
     parser.add_argument('--persons', type=int, default=20,
                         help='seeded weights only: person candidates above BBOX_THR per frame (default 20)')
+    parser.add_argument('--queue-memory', action='store_true',
+                        help='instead: peak RSS with the decode queue bounded in bytes against frames only')
+    parser.add_argument('--queue-sizes', nargs='+', default=QUEUE_SIZES, help='--queue-memory: frame sizes')
+    parser.add_argument('--queue-frames', type=int, default=40, help='--queue-memory: frames per clip')
     args = parser.parse_args()
     quiet_library_warnings()
 
@@ -293,7 +397,9 @@ def main():
     if args.seconds is None:
         args.seconds = 8.0 if device.startswith('cuda') and not args.host_only else 1.0
     with tempfile.TemporaryDirectory(prefix='benchmark_3b_') as work:
-        if args.host_only:
+        if args.queue_memory:
+            run_queue_memory(args, settings.replace(DEVICE='cpu'), Path(work))
+        elif args.host_only:
             run_host_only(args, settings, Path(work))
         else:
             run_benchmark(args, settings, device, Path(work))

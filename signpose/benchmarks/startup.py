@@ -12,6 +12,13 @@ every video's name) in a temporary folder, then runs the real script as a subpro
 3. every video there (each one probed).
 Each run is stopped once its plan is printed. The stage's checkpoints are used when present, else
 seeded stand-ins (start-up only checks that they exist; the run never gets to load them).
+
+    python scripts/benchmark_startup.py --worker-cost          # a worker process against 'inline'
+
+``--worker-cost``: what the worker process costs at start-up (spawn, imports, model load in the
+worker): the real script on one 0.2 s segment, EXECUTOR 'local' (one worker) and 'inline' (the
+stage's own process) in turn, seconds from the `Tasks:` line to the segment's line and from launch
+to exit, for each round.
 """
 import argparse
 import os
@@ -127,6 +134,51 @@ def time_to_plan(options: dict, timeout: float) -> dict:
     return seen
 
 
+def time_to_first_segment(options: dict, timeout: float) -> dict:
+    """Launch the stage and let it finish; seconds to `Tasks:`, to the first segment line, to exit."""
+    args = [sys.executable, str(SCRIPT), '--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    started = time.perf_counter()
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen, lines = {}, []
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if line.startswith('Tasks:'):
+            seen.setdefault('tasks', time.perf_counter() - started)
+        if line.startswith('[1/'):
+            seen.setdefault('segment', time.perf_counter() - started)
+    process.wait(timeout)
+    seen['exit'] = time.perf_counter() - started
+    if process.returncode != 0 or 'segment' not in seen:
+        raise SystemExit(f'the stage ended with {process.returncode}:\n' + '\n'.join(lines[-30:]))
+    return seen
+
+
+def worker_cost(args, workdir: Path) -> None:
+    clip = encode_clip(workdir / 'clip.mp4', 'libx264', 1.0, 30, 256, 144)
+    manifest = workdir / 'one.tsv'
+    manifest.write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\nclip\tone\t0.0\t0.2\n')
+    common = dict(CSV_FILE=manifest, VIDEO_DIR=clip.parent, DEVICE='cpu', **checkpoints(workdir))
+    print(f'load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)')
+    print('\n| round | executor | `Tasks:` to the segment (models loaded, 5 frames) | launch to exit |\n'
+          '| --- | --- | --- | --- |')
+    results = {'inline': [], 'local': []}
+    for round_ in range(1, args.rounds + 1):
+        for executor in ('inline', 'local'):
+            npy = workdir / f'npy-{executor}-{round_}'  # a fresh folder: the segment is done again
+            shutil.rmtree(npy, ignore_errors=True)
+            seen = time_to_first_segment(dict(common, NPY_DIR=npy, EXECUTOR=executor), args.timeout)
+            results[executor].append(seen)
+            print(f"| {round_} | {executor} | {seen['segment'] - seen['tasks']:.2f} s | {seen['exit']:.2f} s |",
+                  flush=True)
+    best = {e: min(r['segment'] - r['tasks'] for r in rs) for e, rs in results.items()}
+    exits = {e: min(r['exit'] for r in rs) for e, rs in results.items()}
+    print(f"\nbest of {args.rounds}: a worker process costs {best['local'] - best['inline']:+.2f} s to the first "
+          f"segment ({best['local']:.2f} s against {best['inline']:.2f} s in the stage's process), "
+          f"{exits['local'] - exits['inline']:+.2f} s launch to exit")
+    print(f'load average after: {os.getloadavg()[0]:.1f}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rows', type=int, default=610_193, help='caption rows (YouTube-ASL: 610,193)')
@@ -135,9 +187,18 @@ def main():
     parser.add_argument('--size', default='256x144', help='clip size, WxH (a probe decodes a frame: 1280x720 costs more)')
     parser.add_argument('--workdir', help='keep the generated data here (default: a temporary folder, removed)')
     parser.add_argument('--timeout', type=float, default=600, help='seconds to wait for a plan')
+    parser.add_argument('--worker-cost', action='store_true',
+                        help="instead: a worker process's start-up against EXECUTOR='inline' (see above)")
+    parser.add_argument('--rounds', type=int, default=3, help='--worker-cost: rounds of each executor')
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix='startup-'))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.worker_cost:
+        try:
+            return worker_cost(args, workdir)
+        finally:
+            if not args.workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
     width, height = (int(v) for v in args.size.split('x'))
     try:
         rng = np.random.default_rng(0)

@@ -1,9 +1,15 @@
 """The caption manifest: a tab-separated table of (video, sentence, start, end) segments."""
 import math
+import re
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
+
+from signpose.output.files import NAME_MAX, longest_name_bytes
 
 TIME_COLUMNS = (('START_REALIGNED', 'END_REALIGNED'), ('START', 'END'))  # first pair found wins
+
+
+CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')  # NUL, newlines, escapes: no name of a file to write or read
 
 
 class ManifestError(RuntimeError):
@@ -34,6 +40,32 @@ def _seconds(text: str):
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def sentence_name_problem(name: str) -> Optional[str]:
+    """Why SENTENCE_NAME cannot name its files in NPY_DIR, or None. Decided here, before any work:
+    the writer would fail only after the segment's compute."""
+    if '/' in name or '\\' in name or name.startswith('.'):
+        return f'SENTENCE_NAME {name!r} is not a safe file name (a path separator or a leading dot): rename it in the manifest'
+    if CONTROL.search(name):
+        return f'SENTENCE_NAME {name!r} has a control character: it cannot be a file name; rename it in the manifest'
+    longest = longest_name_bytes(name)
+    if longest > NAME_MAX:
+        extra = longest - len(name.encode())
+        return (f'SENTENCE_NAME {name[:40]!r}... is {len(name.encode())} bytes in UTF-8: too long for a file name '
+                f'(at most {NAME_MAX - extra}: {NAME_MAX} less the {extra} of its temporary name); shorten it in the manifest')
+    return None
+
+
+def video_name_problem(name: str) -> Optional[str]:
+    """Why VIDEO_NAME cannot be read from VIDEO_DIR, or None: a name is a file of that folder (a
+    symbolic link there is the user's choice and is followed), never a path out of it."""
+    if '/' in name or '\\' in name or name in ('.', '..'):
+        return (f'VIDEO_NAME {name!r} is outside VIDEO_DIR: a name with a path separator or ".." is not read; '
+                f'give the name of a file in VIDEO_DIR')
+    if CONTROL.search(name):
+        return f'VIDEO_NAME {name!r} has a control character: no video is read by that name; fix it in the manifest'
+    return None
 
 
 def read_table(path) -> Tuple[List[str], List[Tuple[int, List[str]]], List[BadRow]]:
@@ -86,8 +118,8 @@ def read_manifest(path) -> Tuple[List[Segment], List[BadRow]]:
         start, end = _seconds(fields[start_at]), _seconds(fields[end_at])
         if not video or not sentence:
             reason = 'missing VIDEO_NAME or SENTENCE_NAME'
-        elif '/' in sentence or '\\' in sentence or sentence.startswith('.'):
-            reason = f'SENTENCE_NAME {sentence!r} is not a safe file name'
+        elif (problem := sentence_name_problem(sentence) or video_name_problem(video)) is not None:
+            reason = problem
         elif start is None or end is None:
             reason = f'{times[0]}/{times[1]} not numeric'
         elif start < 0 or end < 0:

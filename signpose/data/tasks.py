@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Set, Tuple, Union
 
 from signpose.data.manifest import Segment
 from signpose.data.video import VideoError, VideoFinder, VideoInfo, probe
-from signpose.output.ledger import SKIPPED, Outcome
+from signpose.output.ledger import CRASH_LIMIT, CRASHED, SKIPPED, Outcome, crashed_reason
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'
@@ -34,10 +34,12 @@ class VideoTask:
 
 
 def existing_outputs(npy_dir) -> Set[str]:
-    """Names in NPY_DIR, from one listing (a stat per segment costs seconds at YouTube-ASL scale)."""
+    """Files in NPY_DIR, from one listing (a stat per segment costs seconds at YouTube-ASL scale;
+    the listing's entry types cost none). A folder under an output's name is not its output: the
+    segment is done again, and its write error names the folder."""
     try:
         with os.scandir(npy_dir) as entries:
-            return {entry.name for entry in entries}
+            return {entry.name for entry in entries if entry.is_file()}
     except (FileNotFoundError, NotADirectoryError):
         return set()
 
@@ -58,8 +60,12 @@ def probe_all(paths: List[Path], backend: str, threads: int = PROBE_THREADS) -> 
 
 
 def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None,
-               probe_threads: int = PROBE_THREADS) -> Tuple[List[VideoTask], List[Outcome], Counter]:
+               probe_threads: int = PROBE_THREADS, crashes: Optional[Dict[str, int]] = None,
+               ) -> Tuple[List[VideoTask], List[Outcome], Counter]:
     """Split segments into video tasks and skips.
+
+    ``crashes``: the runs the stage died in on each video (output.ledger.read_ledger_state); a
+    video with CRASH_LIMIT of them is skipped unless RETRY_CRASHED.
 
     Returns the tasks (videos in manifest order), the skipped segments as outcomes (for the
     ledger: reasons a person may want to see), and a count per skip reason (for the console).
@@ -69,8 +75,8 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     skipped: List[Outcome] = []
     by_video: Dict[str, List[Segment]] = defaultdict(list)
 
-    def skip(segments, reason, detail=''):
-        reason_text = f'{reason}: {detail}' if detail else reason
+    def skip(segments, reason, detail='', text=None):
+        reason_text = text or (f'{reason}: {detail}' if detail else reason)
         counts[reason] += len(segments)
         skipped.extend(Outcome(seg.sentence_name, seg.video_name, SKIPPED, reason_text) for seg in segments)
 
@@ -87,6 +93,11 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
             skip([seg], TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
         else:
             by_video[seg.video_name].append(seg)
+
+    crashes = crashes or {}
+    for video_name in [v for v in by_video if crashes.get(v, 0) >= CRASH_LIMIT]:
+        if not settings.RETRY_CRASHED:  # not even probed: the probe may be what crashed
+            skip(by_video.pop(video_name), CRASHED, text=crashed_reason(crashes[video_name]))
 
     finder = VideoFinder(settings.VIDEO_DIR)
     paths = {video_name: finder.find(video_name) for video_name in by_video}

@@ -11,12 +11,12 @@ Two decoders (``VIDEO_BACKEND``):
 Frames are handed out upright (rotation metadata of phone videos applied), in BGR like cv2.
 """
 import os
-import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -351,29 +351,65 @@ def _seek(container, stream, pts: Sequence[int], index: int) -> Iterator:
 _END = object()
 
 
-def prefetch(iterator: Iterator, size: int) -> Iterator:
-    """Run an iterator in a background thread, ``size`` items ahead (decode overlaps inference).
+class BoundedQueue:
+    """Items with their weight in bytes, at most ``size`` of them and ``max_bytes`` in all; an item
+    heavier than ``max_bytes`` alone still fits into an empty queue (one in flight at a time)."""
+
+    def __init__(self, size: int, max_bytes: Optional[int] = None):
+        self.size, self.max_bytes = max(1, size), max_bytes
+        self.items: deque = deque()
+        self.held = 0  # bytes queued
+        self.changed = threading.Condition()
+
+    def has_room(self, weight: int) -> bool:
+        if not self.items:
+            return True
+        return len(self.items) < self.size and (self.max_bytes is None or self.held + weight <= self.max_bytes)
+
+    def put(self, item, weight: int, stop: Optional[threading.Event] = None, force: bool = False) -> bool:
+        """Wait for room (unless ``force``), then queue; False when ``stop`` was set meanwhile."""
+        with self.changed:
+            while not force:
+                if stop is not None and stop.is_set():
+                    return False
+                if self.has_room(weight):
+                    break
+                self.changed.wait(0.1)
+            self.items.append((item, weight))
+            self.held += weight
+            self.changed.notify_all()
+        return True
+
+    def get(self):
+        with self.changed:
+            while not self.items:
+                self.changed.wait()
+            item, weight = self.items.popleft()
+            self.held -= weight
+            self.changed.notify_all()
+        return item
+
+
+def prefetch(iterator: Iterator, size: int, max_bytes: Optional[int] = None,
+             weigh: Callable[[object], int] = lambda item: 0) -> Iterator:
+    """Run an iterator in a background thread, at most ``size`` items and ``max_bytes`` bytes (the
+    sum of ``weigh(item)``) ahead, so that decoding overlaps inference (BoundedQueue: an item
+    heavier than ``max_bytes`` still passes, alone).
 
     OpenCV and PyAV release the GIL while decoding, so this overlaps with the models' forward
     passes. Exceptions in the thread are raised in the consumer.
     """
-    items: queue.Queue = queue.Queue(maxsize=max(1, size))
+    items = BoundedQueue(size, max_bytes)
     stop = threading.Event()
 
     def produce():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not items.put(item, weigh(item), stop):
                     return
-            items.put(_END)
+            items.put(_END, 0, force=True)
         except BaseException as err:  # handed to the consumer
-            items.put(err)
+            items.put(err, 0, force=True)
         finally:
             close = getattr(iterator, 'close', None)
             if close is not None:

@@ -4,8 +4,10 @@
 background thread, a bounded number of frames ahead), runs the detector on batches of frames
 and the pose model on batches of person crops (with the exact rewrites of nets/speedups.py), and
 writes each segment as soon as its last frame is done (the bookkeeping: engine/segments.py).
-Memory is bounded by DECODE_QUEUE + DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops and one small
-array per open segment, whatever the segments' length. With HOST_THREADS (by default on CUDA)
+Memory is bounded by DECODE_QUEUE_MB of decoded frames ahead (at most DECODE_QUEUE of them; a
+single frame above the budget still passes, one at a time), the frame the decoder holds,
+DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops and one small array per open segment, whatever the
+segments' length and the frames' size. With HOST_THREADS (by default on CUDA)
 the decode thread also runs the detector's test pipeline on each frame, and the pose crops are
 cut in a thread of their own as soon as a person is found, while the networks run.
 """
@@ -16,8 +18,8 @@ from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
 from signpose.engine.landmarks import pose_row
 from signpose.engine.segments import SegmentBook, failed_outcomes, finish, plan_segments, timed
-from signpose.output.ledger import Outcome
 from signpose.nets.mmcv_lite import MissingOpError
+from signpose.output.ledger import Outcome
 from signpose.output.storage import OutputError
 
 
@@ -33,6 +35,17 @@ def timed_frames(frames: Iterator, stats: Optional[dict]) -> Iterator:
         if item is None:
             return
         yield item
+
+
+def queued_bytes(item) -> int:
+    """What a decoded frame holds in the decode queue: its pixels, and the detector's input made
+    from it in the decode thread (HOST_THREADS)."""
+    total = item[1].nbytes
+    if len(item) > 2:
+        inputs = item[2].get('inputs') if isinstance(item[2], dict) else None
+        if inputs is not None and hasattr(inputs, 'element_size'):
+            total += inputs.numel() * inputs.element_size()
+    return total
 
 
 def plan_video(task: VideoTask, settings) -> Tuple[Timeline, list]:
@@ -97,7 +110,8 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         if threads:  # the decode thread also runs the detector's pipeline on each frame
             decoded = ((index, frame, timed_call(stats, 'prepare', infer.prepare_frame, frame))
                        for index, frame in decoded)
-        for index, frame, *detector_input in prefetch(decoded, settings.DECODE_QUEUE):
+        ahead = prefetch(decoded, settings.DECODE_QUEUE, settings.DECODE_QUEUE_MB * 2**20, queued_bytes)
+        for index, frame, *detector_input in ahead:
             if book.read(index):
                 det_batch.append((index, frame, detector_input[0] if detector_input else
                                   timed_call(stats, 'prepare', infer.prepare_frame, frame)))
@@ -109,7 +123,7 @@ def process_video(task: VideoTask, infer, settings, stats: Optional[dict] = None
         if pose_batch:
             run_pose()
         yield from close(float('inf'))
-    except (OutputError, MissingOpError):  # the run stops: no other video would fare better
+    except (OutputError, MissingOpError):  # the folder is full, or every video would fail alike: the run stops
         raise
     except Exception as err:  # recorded per segment; the run goes on with the next video
         yield from failed_outcomes(task, states, err)

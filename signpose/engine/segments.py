@@ -4,6 +4,7 @@ frame showed, and when a segment is finished; then its outcome and its file.
 A segment is finished when it saw several persons (skipped whole), or when every one of its frames
 has been read and each frame read has its answer (no person, or a pose row).
 """
+import errno
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from signpose.data.sampling import sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
 from signpose.output.files import output_paths, save_npy_atomic
-from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, failures
+from signpose.output.ledger import FAILED, MULTIPLE_PERSONS, NO_PERSON, SKIPPED, WRITTEN, Outcome, failures
 from signpose.output.storage import frames_per_second, output_error
 
 
@@ -172,12 +173,19 @@ def finish(state: SegmentState, task: VideoTask, settings, stats: Optional[dict]
                 write_output(fmt, path, state, task, settings)
             except OSError as err:
                 stop = output_error(err, path)  # a full or unwritable folder stops the run
-                if stop is None:
-                    raise
-                raise stop from None
+                if stop is not None:
+                    raise stop from None
+                # anything else is this segment's alone (a folder in the way): the others go on
+                return Outcome(**base, status=FAILED, reason=write_error(err, path))
     note = '' if state.delivered == len(state.indices) else \
         f'video ended early: {state.delivered} of {len(state.indices)} frames'
     return Outcome(**base, status=WRITTEN, reason=note, frames=state.delivered, path=str(next(iter(paths.values()))))
+
+
+def write_error(err: OSError, path) -> str:
+    code = errno.errorcode.get(err.errno, err.errno)
+    return (f'write error: cannot write {path} ({err.strerror or err}, {code}): fix what is in the way, '
+            f'then run the same command: it tries this segment again')
 
 
 def write_output(fmt: str, path, state: SegmentState, task: VideoTask, settings) -> None:

@@ -1,11 +1,18 @@
-"""The ledger: one JSON line per segment outcome (written, skipped, failed), appended as they come."""
+"""The ledger: one JSON line per segment outcome (written, skipped, failed), appended as they come.
+
+Besides the outcomes, a line when a video's work starts and one when it ends (or the stage stops
+cleanly while on it): a video started and never ended is one the stage itself died on (a kill,
+a segfault, the OOM killer). A video the stage died on in two runs is skipped after that, so one
+poisonous input cannot crash every rerun (RETRY_CRASHED = True tries it again).
+"""
 import json
 import os
 import time
+from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from signpose.output.storage import output_error
 
@@ -45,19 +52,56 @@ def ledger_path(npy_dir, shard_index: int = 0, num_shards: int = 1) -> Path:
     return Path(npy_dir) / f'ledger.shard-{shard_index:04d}-of-{num_shards:04d}.jsonl'
 
 
+# a video's events: its work started; it ended (every segment has its outcome); the stage stopped
+# cleanly while on it (Ctrl-C, a full disk): neither done nor a crash
+STARTED, ENDED, STOPPED = 'started', 'ended', 'stopped'
+CRASH_LIMIT = 2  # runs the stage may die on one video before it is skipped
+CRASHED = 'crashed the stage twice'
+RETRY_HINT = 'to try it again: --cfg-options RETRY_CRASHED=True'
+
+
 def read_ledgers(npy_dir) -> Dict[str, Outcome]:
     """The latest outcome of every sentence, from all ledgers (all shards) in ``npy_dir``."""
+    return read_ledger_state(npy_dir)[0]
+
+
+def read_ledger_state(npy_dir) -> Tuple[Dict[str, Outcome], Dict[str, int]]:
+    """(the latest outcome of every sentence, the runs the stage died in on each video), from all
+    ledgers (all shards) in ``npy_dir``."""
     latest: Dict[str, tuple] = {}
-    for file in sorted(Path(npy_dir).glob('ledger*.jsonl')):
-        for record in ledger_records(file):
+    events: Dict[str, list] = defaultdict(list)
+    for number, file in enumerate(sorted(Path(npy_dir).glob('ledger*.jsonl'))):
+        for line, record in enumerate(ledger_records(file)):
             try:
                 stamp = record.pop('time', 0.0)
+                if 'event' in record:
+                    events[record['video']].append((stamp, number, line, record['event']))
+                    continue
                 outcome = Outcome(**record)
-            except (AttributeError, TypeError):
+            except (AttributeError, TypeError, KeyError):
                 continue  # not a record of ours
             if outcome.sentence not in latest or stamp >= latest[outcome.sentence][0]:
                 latest[outcome.sentence] = (stamp, outcome)
-    return {name: outcome for name, (_, outcome) in latest.items()}
+    crashes = {video: count for video, count in ((v, stage_crashes(e)) for v, e in events.items()) if count}
+    return {name: outcome for name, (_, outcome) in latest.items()}, crashes
+
+
+def stage_crashes(events) -> int:
+    """Runs that died on the video since it last ended: each start not followed by its end or stop."""
+    crashes, open_attempt = 0, False
+    for *_, event in sorted(events):
+        if event == STARTED:
+            crashes += open_attempt
+            open_attempt = True
+        else:
+            open_attempt = False
+            if event == ENDED:
+                crashes = 0  # it was finished after all
+    return crashes + open_attempt
+
+
+def crashed_reason(crashes: int) -> str:
+    return f'{CRASHED} (the stage died while on this video in {crashes} runs; {RETRY_HINT})'
 
 
 def ledger_records(file) -> Iterator[dict]:
@@ -106,9 +150,17 @@ class Ledger:
         if new:
             self._append(list(new.values()))
 
+    def video(self, event: str, video: str) -> None:
+        """Record that the work on ``video`` started, ended or stopped (one write and fsync)."""
+        self._write([dict(event=event, video=video, time=time.time())])
+
     def _append(self, outcomes: List[Outcome]) -> None:
         stamp = time.time()
-        data = ''.join(_ENCODER.encode(dict(vars(o), time=stamp)) + '\n' for o in outcomes).encode('utf-8')
+        self._write([dict(vars(o), time=stamp) for o in outcomes])
+        self.known.update((o.sentence, o) for o in outcomes)
+
+    def _write(self, records: List[dict]) -> None:
+        data = ''.join(_ENCODER.encode(record) + '\n' for record in records).encode('utf-8')
         try:
             append_on_fresh_line(self.path, data)
         except OSError as err:
@@ -116,7 +168,6 @@ class Ledger:
             if stop is None:
                 raise
             raise stop from None
-        self.known.update((o.sentence, o) for o in outcomes)
 
 
 def append_on_fresh_line(path, data: bytes) -> None:

@@ -7,25 +7,14 @@ file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_res
 and its unfinished call re-run (``max_task_retries``), reloading the models first.
 """
 import os
-from pathlib import Path
-from typing import Dict, Iterator
-
-import numpy as np
+from typing import Iterator
 
 from signpose.nets.devices import cpu_threads, first_device
 from signpose.nets.loading import SetupError
-from signpose.output.files import output_paths
-from signpose.output.ledger import WRITTEN, Outcome, failures
+from signpose.output.files import already_written
+from signpose.output.ledger import Outcome, failures
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
-
-
-def written_frames(paths: Dict[str, Path]) -> int:
-    """Frames in a segment's written files (the .npy's rows, else the .pose's frames)."""
-    if 'npy' in paths:
-        return int(np.load(paths['npy'], mmap_mode='r').shape[0])
-    from signpose.output.pose_file import read_pose  # pose-format: only for .pose-only runs
-    return int(read_pose(paths['pose']).body.data.shape[0])
 
 
 class StageActor:
@@ -40,15 +29,7 @@ class StageActor:
         from signpose.engine.batched import outcomes_until_stop, process_video
 
         # a retried call: segments the lost attempt already wrote are done, not redone
-        done, todo = [], []
-        for seg in task.segments:
-            paths = output_paths(self.settings, seg.sentence_name)
-            if all(path.exists() for path in paths.values()):
-                done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', written_frames(paths),
-                                    str(next(iter(paths.values())))))
-            else:
-                todo.append(seg)
-        task.segments = todo
+        done, task.segments = already_written(self.settings, task.segments)
         outcomes, stop = outcomes_until_stop(process_video(task, self.infer, self.settings))
         return done + outcomes, stop
 

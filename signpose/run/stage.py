@@ -3,7 +3,7 @@ import gc
 import sys
 import time
 from collections import Counter
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -14,8 +14,10 @@ from signpose.data.shards import select_shard
 from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 from signpose.nets.loading import SetupError
 from signpose.nets.mmcv_lite import MissingOpError
-from signpose.output.ledger import FAILED, WRITTEN, Ledger, Outcome, ledger_path, read_ledgers
+from signpose.output.ledger import CRASHED, ENDED, FAILED, RETRY_HINT, STARTED, STOPPED, WRITTEN, Ledger, Outcome, \
+    ledger_path, read_ledger_state
 from signpose.output.storage import OutputError, check_writable, space_warning
+from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
 from signpose.run.progress import progress_for
 
 RULE = '=' * 72
@@ -23,6 +25,7 @@ RULE = '=' * 72
 # output folder that cannot be written), 3 out of space (free space, run again: it continues),
 # 130 interrupted
 EXIT_DONE, EXIT_FAILED, EXIT_FIX, EXIT_NO_SPACE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+WORKERS_REPLACED = 'workers replaced'  # a summary count
 
 
 def print_settings(s) -> None:
@@ -58,24 +61,27 @@ def video_reader(s) -> str:
     return s.VIDEO_BACKEND
 
 
-def local_outcomes(tasks, settings) -> Iterator[Outcome]:
-    """MAX_WORKERS <= 1: this process; more: a process pool whose workers load the models once."""
-    if settings.MAX_WORKERS <= 1:
-        from signpose.engine.batched import process_video
-        from signpose.nets.inference import load_inference
-        settings, infer = load_inference(settings)
-        for task in tasks:
-            yield from process_video(task, infer, settings)
-        return
-    from signpose.run import pool
-    yield from pool.run(tasks, settings)
+def inline_outcomes(tasks, settings) -> Iterator:
+    """EXECUTOR 'inline': the models and the work in this process (for debugging: pdb, profilers).
+    A crash here ends the run; the worker processes of 'local' cost a video only."""
+    from signpose.engine.batched import process_video
+    from signpose.nets.inference import load_inference
+    settings, infer = load_inference(settings)
+    for task in tasks:
+        yield VideoStarted(task.video_name)
+        yield from process_video(task, infer, settings)
+        yield VideoEnded(task.video_name)
 
 
-def outcomes_of(tasks, settings) -> Iterator[Outcome]:
+def outcomes_of(tasks, settings) -> Iterator:
+    """The executor's Outcomes, with the events of run.events among them."""
     if settings.EXECUTOR == 'ray':
         from signpose.run import ray_executor
         return ray_executor.run(tasks, settings)
-    return local_outcomes(tasks, settings)
+    if settings.EXECUTOR == 'inline':
+        return inline_outcomes(tasks, settings)
+    from signpose.run import pool  # 'local': MAX_WORKERS worker processes, one included
+    return pool.run(tasks, settings)
 
 
 def run(settings) -> int:
@@ -103,7 +109,7 @@ def run(settings) -> int:
     if tasks:
         try:
             run_tasks(tasks, settings, ledger, summary)
-        except (SetupError, MissingOpError) as err:
+        except (SetupError, MissingOpError) as err:  # from a worker too: one line, before any video
             print(f'ERROR: {err}', file=sys.stderr)
             return EXIT_FIX
         except OutputError as err:
@@ -144,9 +150,9 @@ def plan(settings):
     if len(bad_rows) > 20:
         print(f'  ... and {len(bad_rows) - 20} more')
     segments = select_shard(segments, settings.NUM_SHARDS, settings.SHARD_INDEX)  # checked: config.value_problems
-    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS),
-                    known=read_ledgers(settings.NPY_DIR))
-    tasks, skipped, counts = plan_tasks(settings, segments, ledger.known)
+    known, crashes = read_ledger_state(settings.NPY_DIR)
+    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS), known=known)
+    tasks, skipped, counts = plan_tasks(settings, segments, ledger.known, crashes=crashes)
     try:
         ledger.record_all(skipped)
     except OutputError as err:
@@ -162,21 +168,42 @@ def print_plan(tasks, counts) -> None:
     for reason in (OUTPUT_EXISTS, DONE_IN_LEDGER, *sorted(set(counts) - {OUTPUT_EXISTS, DONE_IN_LEDGER})):
         if counts[reason]:
             lines.append(f'  Skipped ({reason}): {counts[reason]}')
+    if counts[CRASHED]:
+        lines.append(f'    (the ledger names them; {RETRY_HINT})')
     print('\n'.join(lines), flush=True)
 
 
 def run_tasks(tasks, settings, ledger, summary: Counter) -> None:
-    """Every outcome into the ledger and onto the console, as it comes."""
+    """Every outcome into the ledger and onto the console, as it comes; the videos' starts and
+    ends into the ledger (a start without an end is a video the stage died on)."""
     todo = sum(len(t.segments) for t in tasks)
     progress = progress_for(todo)
+    running = set()
+    done = 0
     try:
-        with closing(outcomes_of(tasks, settings)) as outcomes:  # closed: a pool stops with the loop
-            for done, outcome in enumerate(outcomes, 1):
-                ledger.record(outcome)
-                progress.line(f'[{done}/{todo}] {outcome.sentence}: {describe(outcome, summary)}')
-                progress.advance()
+        with closing(outcomes_of(tasks, settings)) as items:  # closed: a pool stops with the loop
+            for item in items:
+                if isinstance(item, VideoStarted):
+                    ledger.video(STARTED, item.video)
+                    running.add(item.video)
+                elif isinstance(item, VideoEnded):
+                    ledger.video(ENDED, item.video)
+                    running.discard(item.video)
+                elif isinstance(item, WorkerReplaced):
+                    summary[WORKERS_REPLACED] += 1
+                    on = f' on {item.video}' if item.video else ''
+                    progress.line(f'Worker died ({item.cause}){on}; a new worker started (loading the models)')
+                else:
+                    done += 1
+                    ledger.record(item)
+                    progress.line(f'[{done}/{todo}] {item.sentence}: {describe(item, summary)}')
+                    progress.advance()
     finally:
         progress.close()
+        # stopped cleanly (Ctrl-C, a full disk, an error): not a crash of the stage on these videos
+        for video in running:
+            with suppress(OutputError, OSError):
+                ledger.video(STOPPED, video)
 
 
 def stop_for(err: OutputError) -> int:
@@ -209,13 +236,18 @@ def print_summary(settings, ledger, counts, summary, elapsed, interrupted, stopp
     else:
         print('Interrupted: finished segments are saved; run the same command again to continue.'
               if interrupted else 'Done.')
+    replaced = summary.pop(WORKERS_REPLACED, 0)
     print(f'  Processed: {summary.pop("processed", 0)} segments, {frames} frames'
           f'{f" ({frames / elapsed:.1f} frames/s)" if frames and elapsed > 0 else ""}')
     for reason, count in sorted(counts.items()):
         print(f'  Skipped ({reason}): {count}')
+    if counts.get(CRASHED):
+        print(f'    ({RETRY_HINT})')
     for key, count in sorted(summary.items()):
         status, reason = key.split(':', 1)
         print(f'  {status.capitalize()} ({reason}): {count}')
+    if replaced:
+        print(f'  Workers died and were replaced: {replaced} (their videos\' remaining segments failed)')
     print(f'  Output folder: {settings.NPY_DIR}  (ledger: {ledger.path.name})')
     print(RULE, flush=True)
 
