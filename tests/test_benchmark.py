@@ -8,7 +8,8 @@ from conftest import ROOT
 
 def test_benchmark_runs_and_reports_identical_outputs():
     result = subprocess.run(
-        [sys.executable, str(ROOT / 'scripts' / 'benchmark_3b.py'), '--seconds', '0.25', '--rounds', '2',
+        # one round: a second one repeats the same measurement on the same code (the suite's time)
+        [sys.executable, str(ROOT / 'scripts' / 'benchmark_3b.py'), '--seconds', '0.25', '--rounds', '1',
          '--width', '320', '--height', '240', '--without-speedups', '--device', 'cpu'],
         capture_output=True, text=True, timeout=900)
     out = result.stdout
@@ -16,7 +17,7 @@ def test_benchmark_runs_and_reports_identical_outputs():
     assert 'weights: SEEDED' in out  # no official checkpoints here, and it says so
     for mode in ('per-frame loop', 'engine (fp32)', 'engine, no rewrites'):
         assert re.search(rf'^{re.escape(mode)} +6 frames .* frames/s', out, re.M), out
-    assert len(re.findall(r'ratio in each round: x[\d.]+, x[\d.]+$', out, re.M)) == 2
+    assert len(re.findall(r'ratio in each round: x[\d.]+$', out, re.M)) == 2
     identical = 'largest difference to the per-frame loop: x 0.00e+00, y 0.00e+00, z 0.00e+00, visibility 0.00e+00'
     assert out.count(identical) == 2, out
     # the calibrated detector's candidates lie in a band: the engine's identical output above
