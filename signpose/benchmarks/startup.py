@@ -159,6 +159,17 @@ def worker_cost(args, workdir: Path) -> None:
     manifest = workdir / 'one.tsv'
     manifest.write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\nclip\tone\t0.0\t0.2\n')
     common = dict(CSV_FILE=manifest, VIDEO_DIR=clip.parent, DEVICE='cpu', **checkpoints(workdir))
+    if 'checkpoints' in str(common['DET_MODEL_CHECKPOINT']) and workdir in Path(common['DET_MODEL_CHECKPOINT']).parents:
+        # seeded: RTMDet-nano (person) keeping one box, as the tests do (random RTMDet-M weights send
+        # every anchor through NMS, minutes a frame); RTMW3D-L as configured
+        from signpose.nets.seeded_weights import make_seeded_checkpoint
+        nano = ROOT / 'models' / 'configs' / 'rtmdet_nano_320-8xb32_coco-person.py'
+        det_cfg = workdir / 'det_nano.py'
+        det_cfg.write_text(f'_base_ = {str(nano)!r}\nmodel = dict(bbox_head=dict(exp_on_reg=True), '
+                           f'test_cfg=dict(score_thr=0.0, max_per_img=1))\n')
+        common.update(DET_MODEL_CONFIG=det_cfg, BBOX_THR=0.0,
+                      DET_MODEL_CHECKPOINT=make_seeded_checkpoint('det', str(det_cfg), workdir / 'det_nano.pth'))
+        print('seeded checkpoints: RTMDet-nano (person, one box a frame) and RTMW3D-L')
     print(f'load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)')
     print('\n| round | executor | `Tasks:` to the segment (models loaded, 5 frames) | launch to exit |\n'
           '| --- | --- | --- | --- |')
