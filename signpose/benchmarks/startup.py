@@ -110,12 +110,17 @@ def checkpoints(workdir: Path) -> dict:
     return paths
 
 
-def time_to_plan(options: dict, timeout: float) -> dict:
-    """Launch the stage; seconds until its `Manifest:` and `Tasks:` lines; stop it there."""
+def launch(options: dict):
+    """The real script with these settings, its output unbuffered: (start time, process)."""
     args = [sys.executable, str(SCRIPT), '--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return started, subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def time_to_plan(options: dict, timeout: float) -> dict:
+    """Launch the stage; seconds until its `Manifest:` and `Tasks:` lines; stop it there."""
+    started, process = launch(options)
     seen, lines = {}, []
     try:
         for line in process.stdout:
@@ -136,10 +141,7 @@ def time_to_plan(options: dict, timeout: float) -> dict:
 
 def time_to_first_segment(options: dict, timeout: float) -> dict:
     """Launch the stage and let it finish; seconds to `Tasks:`, to the first segment line, to exit."""
-    args = [sys.executable, str(SCRIPT), '--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    started, process = launch(options)
     seen, lines = {}, []
     for line in process.stdout:
         lines.append(line.rstrip())
