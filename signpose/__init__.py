@@ -12,7 +12,8 @@ The data flows manifest -> tasks -> frames -> detection -> pose -> array -> file
     engine/     batched (one video through all of it), segments (the bookkeeping), landmarks
                 (a pose -> the (85, 4) row), reference (the design's per-frame loop)
     output/     ledger (outcomes, atomic files), storage (full or unwritable folders)
-    run/        stage (the command: checks, plan, executor, console), pool, ray_executor, progress
+    run/        stage (the command: checks, plan, executor, console), pool (worker processes, 1..n),
+                events (video started/ended, worker replaced), ray_executor, progress
     qa/         validate and visualize the output
     benchmarks/ speed of the engine, decoding and start-up (figures: docs/performance.md)
 """
