@@ -222,6 +222,8 @@ def test_an_mmcv_op_missing_in_a_worker_ends_the_run_with_one_line(data, tmp_pat
     result = run_stage(short_options(data, npy, DET_MODEL_CONFIG=tmp_path / 'soft.py'))
     assert result.returncode == 2, result.stdout + result.stderr
     [error] = error_lines(result.stderr)
-    assert error.startswith('ERROR: mmcv op ') and 'MMCV_OPS=1 bash setup.sh' in error
+    # found when the worker loads the detector (its config asks for soft_nms), before any video
+    assert error.startswith('ERROR: DET_MODEL_CONFIG ') and 'soft_nms' in error, error
+    assert 'MMCV_OPS=1 bash setup.sh' in error
     assert 'Traceback' not in result.stderr and not list(npy.glob('*.npy'))
     assert read_ledger_state(npy)[1] == {}  # stopped cleanly: not a crash on that video
