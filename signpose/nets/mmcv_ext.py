@@ -1,4 +1,4 @@
-"""This file is ``mmcv._ext`` under mmcv-lite: the stage's one compiled op, NMS, written in torch.
+"""This file is ``mmcv._ext`` under mmcv-lite: the stage's one compiled op, NMS, in numpy and torch.
 
 ``signpose.nets.mmcv_lite.install`` loads this file as ``mmcv._ext`` where mmcv has no compiled
 ops. mmcv's op modules call ``load_ext('_ext', [names])`` when imported and assert that every name
@@ -6,8 +6,8 @@ exists: :func:`nms` is the one the stage's models use (RTMDet's post-processing:
 ``batched_nms`` -> ``mmcv.ops.nms`` -> ``ext_module.nms``); every other name is a stand-in that
 raises :class:`MissingOpError` when called (module ``__getattr__``).
 
-:func:`nms` is mmcv 2.1.0's CPU NMS (``mmcv/ops/csrc/pytorch/cpu/nms.cpp``) as tensor arithmetic,
-on whatever device the boxes are on: the same ``torch.sort`` of the scores (descending, so the
+:func:`nms` is mmcv 2.1.0's CPU NMS (``mmcv/ops/csrc/pytorch/cpu/nms.cpp``) as array arithmetic
+(numpy for CPU tensors, torch on any other device): the same ``torch.sort`` of the scores (descending, so the
 same order among equal scores), the same float32 expressions in the same order, the same
 comparison ``inter / (area_i + area_j - inter) > iou_threshold`` with the threshold in float32 (as
 pybind hands it to C++), ``std::max``/``std::min`` as the C++ writes them (NaN-safe the same way).
