@@ -1,5 +1,6 @@
 """The stage's settings: the constants of configs/extract_mmpose.py (plus --cfg-options) parsed once
-into one frozen, typed ``Settings``, and every check of them in one place (``problems``).
+into one frozen, typed ``Settings``, and every check of the values themselves (``value_problems``;
+the checks of files, packages and the machine: run/checks.py).
 
 A worker's variant of the settings (its GPU, its batch sizes) is ``dataclasses.replace(settings, ...)``.
 """
@@ -14,12 +15,13 @@ from typing import List, Optional, Tuple, Union
 
 from mmengine.config import Config, DictAction
 
+from signpose.contract.rows import NUM_COCO_WHOLEBODY
+
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpose.py'
 
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 EXECUTORS = ('local', 'inline', 'ray')
 OUTPUT_FORMATS = ('npy', 'pose')
-NUM_COCO_WHOLEBODY = 133  # keypoints RTMW3D estimates
 
 
 @dataclass(frozen=True)
@@ -195,33 +197,6 @@ def value_problems(s: Settings) -> List[str]:
     ]
     problems += [message for ok, message in checks if not ok]
     return problems
-
-
-def problems(s: Settings) -> List[str]:
-    """Every problem that stops the stage before any work, one line each naming the fix.
-
-    The values first; then the packages, files and the machine they need (those checks import the
-    stack, so they run only when the values are sound).
-    """
-    found = value_problems(s)
-    if found:
-        return found
-    from signpose.nets.loading import dependency_problems, model_file_problems
-    found = dependency_problems()
-    if found:
-        return found
-    from signpose.data.video import video_backend_problem
-    from signpose.nets.devices import precision_problem
-    from signpose.nets.runtimes import backend_problem
-    found = model_file_problems(s)
-    if 'pose' in s.OUTPUT_FORMATS:
-        try:
-            import pose_format.pose  # noqa: F401
-        except ImportError as err:
-            found.append(f"OUTPUT_FORMATS has 'pose', which needs pose-format ({err}) -> bash setup.sh "
-                         f"(or: pip install pose-format==0.15.0)")
-    found += [p for p in (precision_problem(s), video_backend_problem(s.VIDEO_BACKEND), backend_problem(s)) if p]
-    return found
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:

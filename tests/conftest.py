@@ -148,7 +148,7 @@ MANIFEST_ROWS = [f'{v}\t{s}\t{a}\t{b}' for s, (v, a, b) in GOOD.items()] + [
 
 @pytest.fixture(scope='session')
 def data(tmp_path_factory):
-    from signpose.nets.seeded_weights import make_seeded_checkpoint
+    from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
     d = tmp_path_factory.mktemp('e2e')
     (d / 'videos').mkdir()
     for name, fps, frames in VIDEOS:
@@ -182,7 +182,7 @@ def run_stage(args, **kwargs):
 def seeded_models(folder, device: str = 'cpu'):
     """Seeded RTMDet-nano (one box per frame) and RTMW3D-L, loaded through the stage's own code."""
     from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
-    from signpose.nets.seeded_weights import make_seeded_checkpoint
+    from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
     folder = Path(folder)
     (folder / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
                                    "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")
@@ -190,6 +190,21 @@ def seeded_models(folder, device: str = 'cpu'):
                         str(make_seeded_checkpoint('det', str(folder / 'det.py'), folder / 'det.pth')), device)
     pose = load_pose_model(RTMW3D_L, str(make_seeded_checkpoint('pose', RTMW3D_L, folder / 'pose.pth', salt=5)), device)
     return LoadedModels(det, pose, device)
+
+
+def networks_for(models, settings, speedups: bool = True):
+    """(the stage's networks of loaded models, what ``devices.resolve`` decides for the settings)."""
+    from signpose.nets.devices import resolve
+    from signpose.nets.inference import build_networks
+    decided = resolve(settings, models.device)
+    return build_networks(models, settings, decided, speedups), decided
+
+
+def run_engine(task, models, settings, stats=None) -> list:
+    """The outcomes of the stage's engine and writer on one video task, as a worker runs them."""
+    from signpose.run.work import process_video
+    networks, decided = networks_for(models, settings)
+    return list(process_video(task, networks, settings, decided, stats))
 
 
 def kill_when_written(args, folder, pattern: str) -> None:

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 from conftest import FIXTURES, RTMW3D_L
-from test_runtimes import _pose_batch, _settings
+from test_runtimes import _pose_batch, _runtime
 
 from signpose.nets import runtimes
 from signpose.nets.loading import load_pose_model
-from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 
 AXES = ('simcc_x', 'simcc_y', 'simcc_z')
 
@@ -38,7 +38,7 @@ def main():
                 logits = [model.head(model.extract_feat(x)) for x in inputs]
                 pred = model.test_step(one)[0].pred_instances
         else:
-            estimator = runtimes.RuntimePoseEstimator(model, _settings(backend, work / 'cache'))
+            estimator = runtimes.RuntimePoseEstimator(model, *_runtime(backend, work / 'cache'))
             logits = [estimator.network.run(x) for x in inputs]
             pred = estimator.test_step(one)[0].pred_instances
         for i, axis in enumerate(AXES):

@@ -52,7 +52,9 @@ def test_the_script_lists_every_bad_setting_and_exits_2(tmp_path):
 def test_one_place_decides_device_threads_and_batch_sizes():
     s = load_settings().replace(DEVICE='cpu', MAX_WORKERS=1, CPU_THREADS=3)
     run = resolve(s)
-    assert (run.DEVICE, run.CPU_THREADS, run.HOST_THREADS) == ('cpu', 3, False)
-    assert (run.DET_BATCH_SIZE, run.POSE_BATCH_SIZE) == BATCH_SIZES['cpu']
-    assert resolve(run) == run  # what a worker runs with is final
-    assert resolve(s.replace(POSE_BATCH_SIZE=7, HOST_THREADS=True)).POSE_BATCH_SIZE == 7
+    assert (run.device, run.cpu_threads, run.host_threads) == ('cpu', 3, False)
+    assert (run.det_batch_size, run.pose_batch_size) == BATCH_SIZES['cpu']
+    assert None not in vars(run).values()  # what a worker runs with is final
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.device = 'cuda:0'
+    assert resolve(s.replace(POSE_BATCH_SIZE=7, HOST_THREADS=True)).pose_batch_size == 7

@@ -4,7 +4,7 @@ import pytest
 from conftest import FIXTURES, RTMDET_M, RTMDET_M_PERSON, RTMDET_NANO_PERSON, shapes_of, state_dict_manifest
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.nets.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
+from signpose.benchmarks.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
 
 def _build(config):

@@ -1,22 +1,19 @@
 """The batched engine computes what the design's per-frame loop computes, on real models."""
-from types import SimpleNamespace
-
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import RTMDET_M, seeded_models, write_video
+from conftest import RTMDET_M, networks_for, run_engine, seeded_models, write_video
 
 from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
-from signpose.engine.batched import process_video
-from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.nets.inference import BatchedInference
+from signpose.nets.detector import BatchedDetector
 from signpose.nets.loading import LoadedModels
-from signpose.nets.seeded_weights import make_seeded_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -40,8 +37,8 @@ def test_engine_output_equals_the_per_frame_loop(models, tmp_path, host_threads)
     # HOST_THREADS: the pipelines in the decode and crop threads, as on a GPU
     engine = _settings(tmp_path / 'engine', DET_BATCH_SIZE=3, POSE_BATCH_SIZE=4, DECODE_QUEUE=5,
                        HOST_THREADS=host_threads)
-    expected = list(process_video_per_frame(task, ReferenceInference(models, reference), reference))
-    got = list(process_video(task, BatchedInference(models, engine), engine))
+    expected = list(process_video_per_frame(task, PerFrameModels(models, reference), reference))
+    got = run_engine(task, models, engine)
     assert sorted((o.sentence, o.status, o.frames) for o in got) == \
         sorted((o.sentence, o.status, o.frames) for o in expected)
     assert {o.status for o in got} == {'written'}
@@ -69,11 +66,12 @@ def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, sce
     scores = np.sort(everything.scores[everything.labels == category])[::-1]
     for thr in (float(scores[8]), float(scores[3])):
         s = load_settings().replace(BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32')
-        expected = ReferenceInference(LoadedModels(detector, None, 'cpu'), s).detect(frames)
-        boxes = BatchedInference(SimpleNamespace(detector=detector, pose=_NoPose(), device='cpu'), s).detect(frames)
+        expected = PerFrameModels(LoadedModels(detector, None, 'cpu'), s).detect(frames)
+        found = BatchedDetector(detector, 'cpu', s.DET_CAT_ID, s.BBOX_THR, s.PRECISION).detect(frames)
         assert len(expected[0]) > 1  # the case that matters: several boxes
-        for e, g in zip(expected, boxes):
+        for e, g in zip(expected, found):
             assert len(e) == len(g)  # the same persons; coordinates up to float rounding
+            e, g = e.boxes, g.boxes
             order_e, order_g = np.lexsort(np.round(e).T), np.lexsort(np.round(g).T)
             np.testing.assert_allclose(g[order_g], e[order_e], rtol=0, atol=1e-3)
     assert detector.bbox_head.test_cfg['score_thr'] == 0.001  # restored after each call
@@ -90,15 +88,10 @@ def test_inference_leaves_the_shared_models_as_loaded(models, tmp_path):
     """The rewrites, raised score thresholds and precision switches hold for one call only."""
     before = [_model_state(m) for m in (models.detector, models.pose)]
     frame = np.full((150, 200, 3), 90, np.uint8)
-    infer = BatchedInference(models, _settings(tmp_path, DET_BATCH_SIZE=2, POSE_BATCH_SIZE=2, PRECISION='bf16'
-                                               if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'fp32'))
-    infer.detect([frame, frame])
-    infer.pose([frame], [np.array([20, 10, 180, 140], np.float32)])
-    assert infer.detector.speedups.patches  # there were rewrites to switch on and off
+    networks, _ = networks_for(models, _settings(tmp_path, DET_BATCH_SIZE=2, POSE_BATCH_SIZE=2, PRECISION='bf16'
+                                                 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'fp32'))
+    networks.detector.detect([frame, frame])
+    networks.estimator.estimate([frame], [np.array([20, 10, 180, 140], np.float32)])
+    assert networks.detector.speedups.patches  # there were rewrites to switch on and off
     assert [_model_state(m) for m in (models.detector, models.pose)] == before
 
-
-class _NoPose:
-    """A stand-in with the attributes BatchedInference reads from a pose model."""
-    cfg = SimpleNamespace(test_dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=[])))
-    dataset_meta = {}

@@ -24,20 +24,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, RTMDET_M, RTMW3D_L, seeded_models, write_video
+from conftest import FIXTURES, RTMDET_M, RTMW3D_L, networks_for, run_engine, seeded_models, write_video
 
 from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
-from signpose.engine.batched import process_video
-from signpose.engine.reference import ReferenceInference, process_video_per_frame
+from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
 from signpose.nets.devices import resolve
-from signpose.nets.inference import BatchedInference
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
 from signpose.nets.precision import precision_context
-from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.run.work import process_video
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 
 DEVICE = os.environ.get('GPU_TESTS_DEVICE', 'cuda:0')
 CUDA = DEVICE.startswith('cuda')
@@ -97,7 +96,10 @@ def models(tmp_path_factory):
 
 def _settings(npy, **overrides):
     """The stage's settings for the device: its batch sizes (16 frames, 64 crops on CUDA)."""
-    values = dict(vars(resolve(load_settings(), DEVICE)), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE=DEVICE)
+    decided = resolve(load_settings(), DEVICE)
+    values = dict(vars(load_settings()), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE=DEVICE, CPU_THREADS=decided.cpu_threads,
+                  DET_BATCH_SIZE=decided.det_batch_size, POSE_BATCH_SIZE=decided.pose_batch_size,
+                  HOST_THREADS=decided.host_threads)
     values.update(overrides)
     npy.mkdir(parents=True, exist_ok=True)
     return Settings(**values)
@@ -122,14 +124,14 @@ def _person_frames(array):
 @pytest.fixture(scope='module')
 def engine_fp32(models, video_task, tmp_path_factory):
     settings = _settings(tmp_path_factory.mktemp('engine_fp32'))
-    outcomes = list(process_video(video_task, BatchedInference(models, settings), settings))
+    outcomes = run_engine(video_task, models, settings)
     assert {o.status for o in outcomes} == {'written'}
     return _arrays(Path(settings.NPY_DIR))
 
 
 def test_engine_equals_the_per_frame_loop(models, video_task, engine_fp32, tmp_path):
     reference = _settings(tmp_path / 'loop')
-    list(process_video_per_frame(video_task, ReferenceInference(models, reference), reference))
+    list(process_video_per_frame(video_task, PerFrameModels(models, reference), reference))
     expected = _arrays(tmp_path / 'loop')
     assert set(expected) == set(engine_fp32) == {'a', 'b'}
     for name, want in expected.items():
@@ -143,7 +145,7 @@ def test_engine_equals_the_per_frame_loop(models, video_task, engine_fp32, tmp_p
 @cuda_only
 def test_fp16_stays_within_its_bounds_of_fp32(models, video_task, engine_fp32, tmp_path):
     settings = _settings(tmp_path, PRECISION='fp16')
-    list(process_video(video_task, BatchedInference(models, settings), settings))
+    run_engine(video_task, models, settings)
     half = _arrays(tmp_path)
     for name, want in engine_fp32.items():
         got = half[name]
@@ -159,7 +161,7 @@ def test_nms_runs_on_the_device_and_keeps_the_same_persons(models, tmp_path, sce
     nms_module = importlib.import_module('mmcv.ops.nms')
     frames = [scene, scene[:, ::-1].copy(), scene[::2, ::2].copy()]
     cpu = LoadedModels(copy.deepcopy(models.detector).to('cpu'), models.pose, 'cpu')
-    reference = BatchedInference(cpu, _settings(tmp_path / 'cpu', DEVICE='cpu')).detect(frames)
+    reference = networks_for(cpu, _settings(tmp_path / 'cpu', DEVICE='cpu'))[0].detector.detect(frames)
     real, devices = nms_module.ext_module.nms, []
 
     def recording(boxes, scores, *args, **kwargs):
@@ -167,24 +169,24 @@ def test_nms_runs_on_the_device_and_keeps_the_same_persons(models, tmp_path, sce
         return real(boxes, scores, *args, **kwargs)
 
     monkeypatch.setattr(nms_module.ext_module, 'nms', recording)
-    got_all = BatchedInference(models, _settings(tmp_path)).detect(frames)
+    got_all = networks_for(models, _settings(tmp_path))[0].detector.detect(frames)
     assert devices and set(devices) == {torch.device(DEVICE).type}
     for got, want in zip(got_all, reference):
         assert len(got) == len(want) == 1
-        np.testing.assert_allclose(got, want, rtol=0, atol=0.05)
+        np.testing.assert_allclose(got.boxes, want.boxes, rtol=0, atol=0.05)
 
 
 @cuda_only
 def test_gpu_memory_is_flat_over_two_videos(models, tmp_path):
     settings = _settings(tmp_path)
-    infer = BatchedInference(models, settings)
+    networks, decided = networks_for(models, settings)
     peaks, after = [], []
     for i in range(2):
         video = write_video(tmp_path / f'm{i}.mp4', 100, 30.0, size=(320, 240), seed=20 + i)
         task = VideoTask(f'm{i}', probe(video), [Segment(f'm{i}', f'm{i}', 0.0, 3.3)])
         torch.cuda.synchronize(DEVICE)
         torch.cuda.reset_peak_memory_stats(DEVICE)
-        assert [o.status for o in process_video(task, infer, settings)] == ['written']
+        assert [o.status for o in process_video(task, networks, settings, decided)] == ['written']
         torch.cuda.synchronize(DEVICE)
         peaks.append(torch.cuda.max_memory_allocated(DEVICE))
         after.append(torch.cuda.memory_allocated(DEVICE))

@@ -19,7 +19,7 @@ from pose_format.utils.fast_math import distance_batch
 from pose_format.utils.generic import detect_known_pose_format, pose_normalization_info
 
 from signpose.config import load_settings
-from signpose.engine.landmarks import empty_row, pose_row
+from signpose.contract.rows import empty_row, pose_row
 from signpose.output import pose_file
 from signpose.output.pose_file import check_pose_file, npy_rows_from_pose, pose_from_npy, read_pose, wholebody_header, \
     wholebody_pose, write_pose_atomic

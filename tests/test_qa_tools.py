@@ -10,7 +10,8 @@ from conftest import ROOT, write_video
 
 from signpose.config import load_settings
 from signpose.data.sampling import sample_frames
-from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, Ledger, Outcome, ledger_path
+from signpose.contract.outcomes import FAILED, SKIPPED, WRITTEN, Outcome
+from signpose.output.ledger import Ledger, ledger_path
 from signpose.qa import validate as validate_mod
 from signpose.qa import visualize as visualize_mod
 

@@ -9,7 +9,7 @@ from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options,
 from signpose.config import Settings, load_settings
 from signpose.nets import runtimes
 from signpose.nets.loading import load_detector, load_pose_model
-from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 
 BACKENDS = ['onnxruntime', 'openvino']
 pytest.importorskip('onnx')  # installed with WITH_RUNTIMES=1 bash setup.sh (CI does)
@@ -25,6 +25,11 @@ def backend(request):
 def runtime_cache(tmp_path_factory):
     """One cache for the whole session: each network is exported once, then shared."""
     return tmp_path_factory.mktemp('runtime_cache')
+
+
+def _runtime(backend, cache):
+    """A runtime network's arguments: the backend, RUNTIME_CACHE and the threads (CPU_THREADS=2)."""
+    return backend, str(cache), 2
 
 
 def _settings(backend, cache, **overrides):
@@ -71,7 +76,7 @@ LOGIT_BOUND = 5e-4
 def test_rtmw3d_l_reproduces_the_reference_in_each_runtime(backend, runtime_cache, rtmw3d, scene):
     golden = np.load(FIXTURES / 'rtmw3d-l_seeded.npz')
     assert int(golden['salt']) == 0
-    estimator = runtimes.RuntimePoseEstimator(rtmw3d, _settings(backend, runtime_cache))
+    estimator = runtimes.RuntimePoseEstimator(rtmw3d, *_runtime(backend, runtime_cache))
     logits = []
     run = estimator.network.run
     estimator.network.run = lambda inputs: logits.append(run(inputs)) or logits[-1]
@@ -118,7 +123,7 @@ def test_rtmw3d_x_gives_the_pytorch_keypoints_in_both_runtimes(runtime_cache, sc
     import torch
     from mmpose.apis import init_model
 
-    from signpose.nets.seeded_weights import seeded_state_dict
+    from signpose.benchmarks.seeded_weights import seeded_state_dict
     model = init_model(RTMW3D_X, None, device='cpu')
     model.load_state_dict(seeded_state_dict(model, 3), strict=True)
     bbox = np.load(FIXTURES / 'rtmw3d-l_seeded.npz')['bbox']
@@ -128,7 +133,7 @@ def test_rtmw3d_x_gives_the_pytorch_keypoints_in_both_runtimes(runtime_cache, sc
         logits = model.head(model.extract_feat(model.data_preprocessor(batch, False)['inputs']))
     for backend in BACKENDS:
         pytest.importorskip(backend)
-        estimator = runtimes.RuntimePoseEstimator(model, _settings(backend, runtime_cache))
+        estimator = runtimes.RuntimePoseEstimator(model, *_runtime(backend, runtime_cache))
         got = estimator.network.run(model.data_preprocessor(batch, False)['inputs'])
         for a, b in zip(got, logits):  # two roundings of the same values: measured 3.9e-5 and 8.1e-5 here
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-4)
@@ -147,7 +152,7 @@ def test_rtmdet_m_reproduces_the_reference_boxes_in_each_runtime(backend, runtim
     pipeline_cfg = get_test_pipeline_cfg(model.cfg.copy())
     pipeline_cfg[0].type = 'mmdet.LoadImageFromNDArray'
     data = Compose(pipeline_cfg)(dict(img=scene, img_id=0))  # as inference_detector
-    detector = runtimes.RuntimeDetector(model, _settings(backend, runtime_cache))
+    detector = runtimes.RuntimeDetector(model, *_runtime(backend, runtime_cache))
     sample = detector.test_step(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]))[0]
     pred = sample.pred_instances.cpu().numpy()
     assert len(pred.scores) == len(golden['scores'])
@@ -172,9 +177,8 @@ def _detect(network, frame):
 
 
 def test_cache_is_written_atomically_and_a_damaged_file_is_rebuilt(nano, tmp_path, recwarn):
-    settings = _settings('onnxruntime', tmp_path / 'cache')
     frame = np.random.default_rng(0).uniform(-2, 2, (320, 320, 3))
-    first = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', settings, log=lambda *_: None)
+    first = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', *_runtime('onnxruntime', tmp_path / 'cache'), log=lambda *_: None)
     expected = _detect(first, frame)
     onnx = sorted((tmp_path / 'cache').glob('*.onnx'))
     assert len(onnx) == 1 and onnx[0].with_suffix('.json').is_file()
@@ -182,7 +186,7 @@ def test_cache_is_written_atomically_and_a_damaged_file_is_rebuilt(nano, tmp_pat
     assert not recwarn.list
 
     def reloaded():
-        again = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', settings, log=lambda *_: None)
+        again = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', *_runtime('onnxruntime', tmp_path / 'cache'), log=lambda *_: None)
         got = _detect(again, frame)
         for a, b in zip(runtimes.flatten(got)[0], runtimes.flatten(expected)[0]):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -211,7 +215,7 @@ def test_interrupted_export_leaves_nothing(nano, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(torch.onnx, 'export', interrupted)
-    network = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', _settings('onnxruntime', tmp_path / 'c'))
+    network = runtimes.RuntimeNetwork(nano, nano.bbox_head, 'detector', *_runtime('onnxruntime', tmp_path / 'c'))
     with pytest.raises(KeyboardInterrupt):
         network.prepare((3, 320, 320))
     assert [p.suffix for p in (tmp_path / 'c').iterdir()] == ['.lock']

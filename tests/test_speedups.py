@@ -7,7 +7,7 @@ import torch
 from conftest import RTMDET_M
 
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.nets.seeded_weights import make_seeded_checkpoint
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 from signpose.nets.speedups import Speedups, WindowedBoxBranch, _cascade_steps
 
 

@@ -12,11 +12,14 @@ from signpose.data.shards import assign_shards, select_shard
 from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, VIDEO_UNREADABLE, \
     VideoTask, plan_tasks
 from signpose.data.video import probe
-from signpose.engine.batched import process_video
-from signpose.engine.landmarks import empty_row, pose_row
-from signpose.engine.reference import process_video_per_frame
+from signpose.benchmarks.per_frame_reference import process_video_per_frame
+from signpose.contract.outcomes import MULTIPLE_PERSONS, NO_PERSON, Outcome
+from signpose.contract.rows import empty_row, pose_row
+from signpose.nets.detector import Persons
+from signpose.nets.devices import resolve
 from signpose.output.files import save_npy_atomic
-from signpose.output.ledger import MULTIPLE_PERSONS, NO_PERSON, Ledger, Outcome, read_ledgers
+from signpose.output.ledger import Ledger, read_ledgers
+from signpose.run import work
 
 
 def settings(tmp_path, **overrides):
@@ -150,12 +153,22 @@ def test_keypoint_index_order_is_the_design():
 
 
 # ------------------------------------------------------------------ frame logic (fake models)
+def process_video(task, networks, s):
+    """The stage's engine and writer, with what ``devices.resolve`` decides for ``s``."""
+    return work.process_video(task, networks, s, resolve(s, warn=False))
+
+
 class FakeInference:
-    """Persons per frame index decided by a script; the pose encodes the frame index."""
+    """Persons per frame index decided by a script; the pose encodes the frame index. Serves the
+    engine (``detector`` / ``estimator``: prepare, then a batched call) and the per-frame loop
+    (``detect`` / ``estimate``)."""
 
     def __init__(self, persons_at):
         self.persons_at = persons_at  # frame index -> number of persons
         self.det_calls, self.pose_calls = [], []
+        self.detector = _FakeNetwork(lambda frame: frame, self.detect)
+        self.estimator = _FakeNetwork(lambda frame, box: (frame, box),
+                                      lambda crops: self.estimate([f for f, _ in crops], [b for _, b in crops]))
 
     @staticmethod
     def index_of(frame):
@@ -163,10 +176,11 @@ class FakeInference:
 
     def detect(self, frames):
         self.det_calls.append(len(frames))
-        return [np.tile([10, 10, 50, 50], (self.persons_at(self.index_of(f)), 1)).astype(np.float32)
-                for f in frames]
+        counts = [self.persons_at(self.index_of(f)) for f in frames]
+        return [Persons(np.tile([10, 10, 50, 50], (n, 1)).astype(np.float32), np.full(n, 0.9, np.float32))
+                for n in counts]
 
-    def pose(self, frames, boxes):
+    def estimate(self, frames, boxes):
         self.pose_calls.append(len(frames))
         out = []
         for f in frames:
@@ -174,18 +188,16 @@ class FakeInference:
             out.append((np.full((133, 2), 50.0), np.full(133, float(i)), np.full(133, 0.5)))
         return out
 
-    # the engine's split calls: the host side (prepare) and the batched networks
-    def prepare_frame(self, frame):
-        return frame
 
-    def prepare_crop(self, frame, box):
-        return frame, box
 
-    def detect_prepared(self, frames):
-        return self.detect(frames)
+class _FakeNetwork:
+    """The engine's split calls: the host side (``prepare``) and the batched network (call)."""
 
-    def pose_prepared(self, crops):
-        return self.pose([f for f, _ in crops], [b for _, b in crops])
+    def __init__(self, prepare, call):
+        self.prepare, self.call = prepare, call
+
+    def __call__(self, prepared):
+        return self.call(prepared)
 
 
 def _indexed_video(tmp_path, frames=45, fps=30.0):
@@ -257,10 +269,10 @@ def test_a_failure_inside_a_video_is_recorded_per_segment(tmp_path):
     task = VideoTask('idx', info, [Segment('idx', 'a', 0.0, 0.5), Segment('idx', 'b', 1.0, 1.4)])
 
     class Exploding(FakeInference):
-        def pose(self, frames, boxes):
+        def estimate(self, frames, boxes):
             if any(self.index_of(f) >= 30 for f in frames):
                 raise RuntimeError('CUDA error: out of memory')
-            return super().pose(frames, boxes)
+            return super().estimate(frames, boxes)
 
     outcomes = {o.sentence: o for o in process_video(task, Exploding(lambda i: 1), s)}
     assert outcomes['a'].status == 'written'

@@ -14,6 +14,15 @@ from typing import List
 
 import torch
 
+from signpose.config import Settings
+from signpose.data.manifest import Segment
+from signpose.data.tasks import VideoTask
+from signpose.data.video import probe
+from signpose.nets.devices import resolve
+from signpose.nets.inference import build_networks
+from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
+from signpose.run.work import process_video
+
 
 def _split(outputs, count: int) -> List:
     """Per-sample slices of a head's output (tensors, possibly nested in tuples)."""
@@ -81,13 +90,6 @@ def _replay_worker(job: dict) -> dict:
 
     import numpy as np
 
-    from signpose.config import Settings
-    from signpose.data.manifest import Segment
-    from signpose.data.tasks import VideoTask
-    from signpose.data.video import probe
-    from signpose.engine.batched import process_video
-    from signpose.nets.inference import BatchedInference
-    from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
     quiet_library_warnings()
     torch.set_num_threads(1)  # one core per worker: the rest is the other workers'
     models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt']),
@@ -96,12 +98,13 @@ def _replay_worker(job: dict) -> dict:
     replay_networks(models, recorded['detector'], recorded['pose'])
     settings = Settings(**dict(job['settings'], HOST_THREADS=True))  # as on a GPU
     Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
-    infer = BatchedInference(models, settings, speedups=False)
+    decided = resolve(settings, 'cpu')
+    networks = build_networks(models, settings, decided, speedups=False)
     info = probe(job['video'])
     task = VideoTask('host', info, [Segment('host', 'segment', 0.0, job['seconds'])])
     job['ready'].wait()
     start = time.time()
-    outcomes = list(process_video(task, infer, settings))
+    outcomes = list(process_video(task, networks, settings, decided))
     end = time.time()
     arrays = [np.load(o.path) for o in outcomes if o.path]
     return dict(frames=sum(o.frames for o in outcomes), start=start, end=end, arrays=arrays)

@@ -23,12 +23,16 @@ from signpose.config import DEFAULT_CONFIG, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe, read_frames
-from signpose.engine.batched import process_video
-from signpose.engine.reference import ReferenceInference, process_video_per_frame
-from signpose.engine.segments import timed
+from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
+from signpose.benchmarks.replay import NetworkRecorder, host_side_rate, replay_networks
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from signpose.common.timing import timed
 from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
-from signpose.nets.inference import BatchedInference
+from signpose.nets.inference import Networks, build_networks
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
+from signpose.nets.mmcv_lite import is_lite
+from signpose.nets.runtimes import backend_problem
+from signpose.run.work import process_video
 
 
 def synchronize(device) -> None:
@@ -61,10 +65,27 @@ class PeakMemory:
         self._thread.join()
 
 
-class TimedInference:
-    """Wraps an inference object, adding its detect and pose time to stats."""
+class TimedNetwork:
+    """Wraps a batched network, adding its calls' time to stats[key]; ``prepare`` passes through
+    (the engine times it itself)."""
 
-    def __init__(self, inner, stats):
+    def __init__(self, inner, stats: dict, key: str, device):
+        self.inner, self.stats, self.key, self.device = inner, stats, key, device
+
+    def __call__(self, prepared):
+        with timed(self.stats, self.key):
+            result = self.inner(prepared)
+            synchronize(self.device)
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class TimedPerFrame:
+    """Wraps the per-frame models, adding their detect and pose time to stats."""
+
+    def __init__(self, inner: PerFrameModels, stats: dict):
         self.inner, self.stats = inner, stats
 
     def _timed(self, key, fn, *args):
@@ -76,17 +97,23 @@ class TimedInference:
     def detect(self, frames):
         return self._timed('detect', self.inner.detect, frames)
 
-    def pose(self, frames, boxes):
-        return self._timed('pose', self.inner.pose, frames, boxes)
+    def estimate(self, frames, boxes):
+        return self._timed('pose', self.inner.estimate, frames, boxes)
 
-    def detect_prepared(self, data):
-        return self._timed('detect', self.inner.detect_prepared, data)
 
-    def pose_prepared(self, data):
-        return self._timed('pose', self.inner.pose_prepared, data)
+def engine_mode(models, settings, decided, speedups: bool = True):
+    """(the engine's networks, a mode's run: (task, settings, stats) -> outcomes) with the calls timed."""
+    networks = build_networks(models, settings, decided, speedups, log=print)
+    device = models.device
+    timed_networks = Networks(TimedNetwork(networks.detector, FORWARD_STATS, 'detect', device),
+                              TimedNetwork(networks.estimator, FORWARD_STATS, 'pose', device))
+    return networks, lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
 
-    def __getattr__(self, name):  # prepare_frame, prepare_crop: timed by the engine itself
-        return getattr(self.inner, name)
+
+def per_frame_mode(models, settings):
+    """A mode's run of the design's per-frame loop, its calls timed."""
+    per_frame = TimedPerFrame(PerFrameModels(models, settings), FORWARD_STATS)
+    return lambda task, s, stats: process_video_per_frame(task, per_frame, s, stats)
 
 
 def time_forward_passes(models, stats, runtime_networks=()) -> None:
@@ -142,7 +169,6 @@ def make_video(path, seconds, fps, width, height):
 
 def seeded_models(settings, folder):
     """Seeded checkpoints for timing, when the official ones are absent (see calibrate_clutter)."""
-    from signpose.nets.seeded_weights import make_seeded_checkpoint
     det_cfg = Path(folder) / 'det.py'
     # one box per frame after NMS, so that random weights give one person; the rest of the
     # detector's post-processing (score_thr, nms_pre, NMS) stays as configured
@@ -160,10 +186,8 @@ def calibrate_clutter(models, settings, frame, persons: int, clutter: int) -> No
     about ``clutter`` (anchor, class) pairs of the other classes score above the detector's
     score_thr: the candidates that top-k and NMS then sort, as in a real run.
     """
-    from signpose.nets.inference import BatchedInference
     detector = models.detector
-    infer = BatchedInference(models, settings)
-    data = infer.detector.prepare(frame)
+    data = build_networks(models, settings, resolve(settings, models.device)).detector.prepare(frame)
     with torch.inference_mode():
         inputs = detector.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
                                             False)['inputs']
@@ -186,21 +210,19 @@ def calibrate_clutter(models, settings, frame, persons: int, clutter: int) -> No
 FORWARD_STATS = {}  # the forward-pass timer writes here; each mode starts it afresh
 
 
-def run_mode(name, process, inner, settings, task, out_dir):
-    """One timed pass of ``process`` over the task with the inference object ``inner``."""
+def run_mode(name, process, device, settings, task, out_dir):
+    """One timed pass of a mode's ``process`` (task, settings, stats) over the task on ``device``."""
     settings = settings.replace(NPY_DIR=str(out_dir))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     stats = FORWARD_STATS
     stats.clear()
-    infer = TimedInference(inner, stats)
-    device = inner.models.device
     cuda = str(device).startswith('cuda')
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     with PeakMemory() as memory:
         synchronize(device)
         start = time.perf_counter()
-        outcomes = list(process(task, infer, settings, stats))
+        outcomes = list(process(task, settings, stats))
         synchronize(device)
         wall = time.perf_counter() - start
     frames = sum(o.frames for o in outcomes)
@@ -282,16 +304,17 @@ def queue_memory_run(job: dict) -> dict:
     import resource
     quiet_library_warnings()
     settings = job['settings']
-    torch.set_num_threads(settings.CPU_THREADS)
+    decided = resolve(settings, 'cpu')
+    torch.set_num_threads(decided.cpu_threads)
     models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt'], 'cpu'),
                           load_pose_model(settings.POSE_MODEL_CONFIG, job['pose_ckpt'], 'cpu'), 'cpu')
-    infer = BatchedInference(models, settings)
+    networks = build_networks(models, settings, decided)
     info = probe(job['video'])
     task = VideoTask('memory', info, [Segment('memory', 'segment', 0.0, job['seconds'])])
     gc.collect()
     loaded = rss_bytes()
     start = time.perf_counter()
-    outcomes = list(process_video(task, infer, settings))
+    outcomes = list(process_video(task, networks, settings, decided))
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     written = [o for o in outcomes if o.path]
@@ -314,7 +337,6 @@ def run_queue_memory(args, settings, work: Path) -> None:
         # runs on every frame; random RTMDet-M weights would send every anchor through NMS
         print('weights: SEEDED (official checkpoints absent): memory is valid, poses are meaningless; '
               'detector RTMDet-nano (person)')
-        from signpose.nets.seeded_weights import make_seeded_checkpoint
         nano = Path(settings.ROOT) / 'models' / 'configs' / 'rtmdet_nano_320-8xb32_coco-person.py'
         det_cfg = work / 'det_nano.py'
         det_cfg.write_text(f'_base_ = {str(nano)!r}\nmodel = dict(bbox_head=dict(exp_on_reg=True), '
@@ -322,22 +344,21 @@ def run_queue_memory(args, settings, work: Path) -> None:
         det_cfg, det_ckpt = str(det_cfg), str(make_seeded_checkpoint('det', str(det_cfg), work / 'det.pth'))
         pose_ckpt = str(make_seeded_checkpoint('pose', settings.POSE_MODEL_CONFIG, work / 'pose.pth'))
         settings = settings.replace(BBOX_THR=0.0)
-    cpu = resolve(settings, 'cpu')
     frames = args.queue_frames
-    print(f'{frames} frames per clip (libx264), the segment over all of them; DECODE_QUEUE {cpu.DECODE_QUEUE} '
-          f'frames; {cpu.CPU_THREADS} threads; each run in a fresh process (RSS after loading the models, and '
-          f'its peak)')
-    print(f'\n| frames | frame size | frame-count bound only: peak RSS | DECODE_QUEUE_MB={cpu.DECODE_QUEUE_MB}: '
+    print(f'{frames} frames per clip (libx264), the segment over all of them; DECODE_QUEUE {settings.DECODE_QUEUE} '
+          f'frames; {resolve(settings, "cpu").cpu_threads} threads; each run in a fresh process (RSS after loading '
+          f'the models, and its peak)')
+    print(f'\n| frames | frame size | frame-count bound only: peak RSS | DECODE_QUEUE_MB={settings.DECODE_QUEUE_MB}: '
           f'peak RSS | same bytes written |\n| --- | --- | --- | --- | --- |')
     context = multiprocessing.get_context('spawn')
     for size in args.queue_sizes:
         width, height = (int(v) for v in size.split('x'))
         video = encode_h264(work / f'{size}.mp4', frames, 24, width, height)
         results = {}
-        for mode, budget in (('frames', 1 << 30), ('bytes', cpu.DECODE_QUEUE_MB)):
+        for mode, budget in (('frames', 1 << 30), ('bytes', settings.DECODE_QUEUE_MB)):
             out = work / f'memory-{size}-{mode}'
             out.mkdir()
-            job = dict(settings=cpu.replace(NPY_DIR=str(out), DECODE_QUEUE_MB=budget), det_cfg=det_cfg,
+            job = dict(settings=settings.replace(NPY_DIR=str(out), DECODE_QUEUE_MB=budget), det_cfg=det_cfg,
                        det_ckpt=det_ckpt, pose_ckpt=pose_ckpt, video=str(video), seconds=frames / 24)
             with ProcessPoolExecutor(1, mp_context=context) as pool:
                 results[mode] = pool.submit(queue_memory_run, job).result()
@@ -422,19 +443,19 @@ def load_benchmark_models(settings, device, work: Path):
 
 def run_host_only(args, settings, work: Path):
     """Record the networks' outputs on a few frames, then time the engine with them replayed."""
-    from signpose.benchmarks.replay import NetworkRecorder, host_side_rate, replay_networks
     models, real, (det_cfg, det_ckpt, pose_ckpt) = load_benchmark_models(settings, 'cpu', work)
-    cpu = resolve(settings, 'cpu')
+    decided = resolve(settings, 'cpu')
     make_video(work / 'record.mp4', 1.0, args.fps, 640, 480)
     record = probe(work / 'record.mp4')
     if not real:
-        calibrate_clutter(models, cpu, next(read_frames(record, [0]))[1], args.persons, args.clutter)
+        calibrate_clutter(models, settings, next(read_frames(record, [0]))[1], args.persons, args.clutter)
         det_ckpt = str(work / 'det_calibrated.pth')
         torch.save(dict(state_dict=models.detector.state_dict(), meta={}), det_ckpt)
     recorder = NetworkRecorder(models)
-    cpu = cpu.replace(NPY_DIR=str(work / 'record'))
+    cpu = settings.replace(NPY_DIR=str(work / 'record'))
     Path(cpu.NPY_DIR).mkdir()
-    list(process_video(VideoTask('r', record, [Segment('r', 'record', 0.0, 0.34)]), BatchedInference(models, cpu), cpu))
+    list(process_video(VideoTask('r', record, [Segment('r', 'record', 0.0, 0.34)]),
+                       build_networks(models, cpu, decided), cpu, decided))
     recorder.close()
     torch.save(dict(detector=recorder.detector, pose=recorder.pose), work / 'outputs.pt')
     print(f'recorded the networks\' outputs for {len(recorder.detector)} frames and {len(recorder.pose)} crops '
@@ -466,7 +487,7 @@ def run_host_only(args, settings, work: Path):
         Path(loop.NPY_DIR).mkdir()
         # the loop runs mmdet's full post-processing (thousands of candidates): its first second
         task = VideoTask('host', probe(video), [Segment('host', 'segment', 0.0, 1.0)])
-        reference = [np.load(o.path) for o in process_video_per_frame(task, ReferenceInference(models, loop), loop)
+        reference = [np.load(o.path) for o in process_video_per_frame(task, PerFrameModels(models, loop), loop)
                      if o.path]
         equal = same and len(reference) == 1 and np.array_equal(reference[0], arrays[0][0][:len(reference[0])])
         print(f'{"":<11}outputs: every worker\'s identical, and the per-frame loop\'s under the same replay '
@@ -476,16 +497,15 @@ def run_host_only(args, settings, work: Path):
 def run_benchmark(args, settings, device, work: Path):
     models, real, _ = load_benchmark_models(settings, device, work)
     if device.startswith('cuda'):
-        from signpose.nets.mmcv_lite import is_lite
         nms = "the project's, in torch on the GPU (mmcv-lite)" if is_lite() else "mmcv's compiled op"
         print(f'GPU {torch.cuda.get_device_name(device)}; NMS: {nms}')
         args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
-    settings = resolve(settings, device)
+    decided = resolve(settings, device)
 
     video = Path(args.video) if args.video else work / 'video.mp4'
     longest = args.seconds * (4 if args.memory else 1)
     # the warm-up runs every batch size the timed rounds run: a full batch of each network and less
-    warm_seconds = max(0.2, (max(settings.DET_BATCH_SIZE, settings.POSE_BATCH_SIZE) + 2) / 24)
+    warm_seconds = max(0.2, (max(decided.det_batch_size, decided.pose_batch_size) + 2) / 24)
     if not args.video:
         make_video(video, max(longest, warm_seconds) + 0.5, args.fps, args.width, args.height)
     info = probe(video)
@@ -496,31 +516,31 @@ def run_benchmark(args, settings, device, work: Path):
               f'~{args.clutter} other candidates above score_thr per frame (--persons, --clutter)')
     task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, args.seconds)])
     print(f'video: {info.width}x{info.height} at {info.fps:.2f} fps, segment {args.seconds} s; device {device}, '
-          f'{torch.get_num_threads()} threads; det batch {settings.DET_BATCH_SIZE}, pose batch '
-          f'{settings.POSE_BATCH_SIZE}')
+          f'{torch.get_num_threads()} threads; det batch {decided.det_batch_size}, pose batch '
+          f'{decided.pose_batch_size}')
 
     runtime_modes = []
     for backend in args.backend:  # exported (into a folder of this run when the weights are seeded) before timing
-        from signpose.nets.runtimes import backend_problem
         runtime = settings.replace(BACKEND=backend,
                                    RUNTIME_CACHE=settings.RUNTIME_CACHE if real else str(work / 'runtime_cache'))
         problem = backend_problem(runtime)
         if problem:
             print(f'{f"engine ({backend})":<22} skipped: {problem}')
             continue
-        runtime_modes.append((f'engine ({backend})', process_video, BatchedInference(models, runtime), runtime))
-    time_forward_passes(models, FORWARD_STATS, [n for _, _, infer, _ in runtime_modes
-                                                for n in (infer.detector.network.network, infer.estimator.network.network)])
+        networks, process = engine_mode(models, runtime, resolve(runtime, device))
+        runtime_modes.append((f'engine ({backend})', process, runtime, networks))
+    time_forward_passes(models, FORWARD_STATS, [n for *_, networks in runtime_modes
+                                                for n in (networks.detector.network.network, networks.estimator.network.network)])
+    runtime_modes = [mode[:3] for mode in runtime_modes]
 
     # every mode keeps one inference object across rounds, as a worker of the stage does
     modes = []
     if not args.skip_reference:
-        modes.append(('per-frame loop', process_video_per_frame, ReferenceInference(models, settings), settings))
-    engine_infer = BatchedInference(models, settings)
-    modes.append(('engine (fp32)', process_video, engine_infer, settings))
+        modes.append(('per-frame loop', per_frame_mode(models, settings), settings))
+    engine_networks, engine_process = engine_mode(models, settings, decided)
+    modes.append(('engine (fp32)', engine_process, settings))
     if args.without_speedups:
-        modes.append(('engine, no rewrites', process_video, BatchedInference(models, settings, speedups=False),
-                      settings))
+        modes.append(('engine, no rewrites', engine_mode(models, settings, decided, speedups=False)[1], settings))
     for precision in args.precision:
         if precision == 'bf16' and device == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             print('engine (bf16)          skipped: this CPU has no native bf16 (measured here: RTMW3D-L '
@@ -530,21 +550,21 @@ def run_benchmark(args, settings, device, work: Path):
             print('engine (fp16)          skipped: fp16 autocast is for CUDA')
             continue
         reduced = settings.replace(PRECISION=precision)
-        modes.append((f'engine ({precision})', process_video, BatchedInference(models, reduced), reduced))
+        modes.append((f'engine ({precision})', engine_mode(models, reduced, resolve(reduced, device))[1], reduced))
     modes += runtime_modes
 
     # warm-up: first calls allocate memory and pick kernels (cuDNN per batch shape and precision),
     # so every mode runs once, untimed, on a segment that fills its batches
     warm_task = VideoTask('bench', info, [Segment('bench', 'warm', 0.0, warm_seconds)])
-    for number, (name, process, infer, mode_settings) in enumerate(modes):
-        run_mode(name, process, infer, mode_settings, warm_task, work / f'warm{number}')
+    for number, (name, process, mode_settings) in enumerate(modes):
+        run_mode(name, process, device, mode_settings, warm_task, work / f'warm{number}')
 
     # rounds alternate the modes, so that a slow spell of the machine hits them alike; each
     # mode is reported by its fastest round, and the ratio of each round is shown too
     rounds = {name: [] for name, *_ in modes}
     for index in range(args.rounds):
-        for number, (name, process, infer, mode_settings) in enumerate(modes):
-            rounds[name].append(run_mode(name, process, infer, mode_settings, task,
+        for number, (name, process, mode_settings) in enumerate(modes):
+            rounds[name].append(run_mode(name, process, device, mode_settings, task,
                                          work / f'mode{number}-round{index}'))
     best = {name: max(results, key=lambda r: r['fps']) for name, results in rounds.items()}
     reference = best.get('per-frame loop')
@@ -557,14 +577,14 @@ def run_benchmark(args, settings, device, work: Path):
         if against in rounds and against != name:
             print(f'{"":<22} largest difference to the {against}: {max_deviation(rounds[name], rounds[against])}')
         if name == 'engine (fp32)':
-            box_branch = getattr(engine_infer.detector.speedups, 'box_branch', None)
+            box_branch = getattr(engine_networks.detector.speedups, 'box_branch', None)
             if box_branch is not None and box_branch.rows[1]:
                 computed, total = box_branch.rows
                 print(f'{"":<22} RTMDet box branch computed on {100 * computed / total:.0f}% of the feature rows '
                       f'(the rows holding candidates above BBOX_THR, see signpose/nets/speedups.py)')
     if args.memory:
         long_task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, longest)])
-        long = run_mode(f'engine, {longest:g} s segment', process_video, engine_infer, settings,
+        long = run_mode(f'engine, {longest:g} s segment', engine_process, device, settings,
                         long_task, work / 'long')
         report(long, reference)
         print(f'{"":<22} peak memory {max(r["peak"] for r in rounds["engine (fp32)"]) / 2**20:.0f} MiB for '

@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]  # the project
 
 import numpy as np
 
+from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from signpose.config import load_settings
+from signpose.nets.loading import quiet_library_warnings
+
 SCRIPT = ROOT / 'scripts' / '3b_extract_mmpose.py'
 # (encoder, container) of the clips: what YouTube downloads are (AV1 mp4, VP9 webm, H.264 mp4)
 CLIPS = [('libsvtav1', 'mp4'), ('libvpx-vp9', 'webm'), ('libx264', 'mp4')]
@@ -94,8 +98,6 @@ def link_videos(folder: Path, names: list, clips: list) -> None:
 
 def checkpoints(workdir: Path) -> dict:
     """The stage's own checkpoints when present, else seeded stand-ins (made once per workdir)."""
-    from signpose.config import load_settings
-    from signpose.nets.loading import quiet_library_warnings
     quiet_library_warnings()
     settings = load_settings()
     paths = {}
@@ -103,7 +105,6 @@ def checkpoints(workdir: Path) -> dict:
         own = Path(getattr(settings, f'{key}_MODEL_CHECKPOINT'))
         seeded = workdir / 'checkpoints' / f'{kind}.pth'
         if not own.is_file() and not seeded.is_file():
-            from signpose.nets.seeded_weights import make_seeded_checkpoint
             print(f'  seeding a stand-in {kind} checkpoint ({own.name} is absent) ...', flush=True)
             make_seeded_checkpoint(kind, getattr(settings, f'{key}_MODEL_CONFIG'), seeded)
         paths[f'{key}_MODEL_CHECKPOINT'] = own if own.is_file() else seeded
@@ -164,7 +165,6 @@ def worker_cost(args, workdir: Path) -> None:
     if 'checkpoints' in str(common['DET_MODEL_CHECKPOINT']) and workdir in Path(common['DET_MODEL_CHECKPOINT']).parents:
         # seeded: RTMDet-nano (person) keeping one box, as the tests do (random RTMDet-M weights send
         # every anchor through NMS, minutes a frame); RTMW3D-L as configured
-        from signpose.nets.seeded_weights import make_seeded_checkpoint
         nano = ROOT / 'models' / 'configs' / 'rtmdet_nano_320-8xb32_coco-person.py'
         det_cfg = workdir / 'det_nano.py'
         det_cfg.write_text(f'_base_ = {str(nano)!r}\nmodel = dict(bbox_head=dict(exp_on_reg=True), '

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from signpose.output.files import NAME_MAX, longest_name_bytes
+from signpose.common.atomic import NAME_MAX, longest_name_bytes
 
 TIME_COLUMNS = (('START_REALIGNED', 'END_REALIGNED'), ('START', 'END'))  # first pair found wins
 

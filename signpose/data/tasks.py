@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
+from signpose.config import Settings
+from signpose.contract.files import is_done
+from signpose.contract.outcomes import CRASH_LIMIT, CRASHED, SKIPPED, Outcome, crashed_reason
 from signpose.data.manifest import Segment
 from signpose.data.video import VideoError, VideoFinder, VideoInfo, probe
-from signpose.output.ledger import CRASH_LIMIT, CRASHED, SKIPPED, Outcome, crashed_reason
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'
@@ -31,6 +33,11 @@ class VideoTask:
     @property
     def seconds(self) -> float:
         return sum(s.duration for s in self.segments)
+
+    @property
+    def reader(self) -> str:
+        """Which decoder reads the video, and its codec (for the ledger and the console)."""
+        return f'{self.info.backend} {self.info.codec}'.strip()
 
 
 def existing_outputs(npy_dir) -> Set[str]:
@@ -59,7 +66,7 @@ def probe_all(paths: List[Path], backend: str, threads: int = PROBE_THREADS) -> 
         return list(pool.map(probe_or_error, paths, [backend] * len(paths)))
 
 
-def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None,
+def plan_tasks(settings: Settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None,
                probe_threads: int = PROBE_THREADS, crashes: Optional[Dict[str, int]] = None,
                ) -> Tuple[List[VideoTask], List[Outcome], Counter]:
     """Split segments into video tasks and skips.
@@ -83,7 +90,7 @@ def plan_tasks(settings, segments: List[Segment], ledger: Optional[Dict[str, Out
     outputs = existing_outputs(settings.NPY_DIR)
     for seg in segments:
         previous = ledger.get(seg.sentence_name)
-        if all(f'{seg.sentence_name}.{fmt}' in outputs for fmt in settings.OUTPUT_FORMATS):
+        if is_done(settings.NPY_DIR, seg.sentence_name, settings.OUTPUT_FORMATS, outputs):
             counts[OUTPUT_EXISTS] += 1
         elif previous is not None and previous.is_final() and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1

@@ -1,23 +1,35 @@
 """The person detector on batches of frames: ``prepare`` one frame (the test pipeline: resize,
 pad, to tensor; host side, any thread), then call on a batch of prepared frames (one ``test_step``):
-the person boxes of each frame."""
+the persons of each frame, their boxes and scores."""
 import contextlib
 import copy
+from dataclasses import dataclass
 from typing import List, Sequence
 
 import numpy as np
 import torch
 from mmengine.dataset import Compose
 
+from signpose.nets.devices import non_blocking_copies, pinned
 from signpose.nets.precision import float32_heads, precision_context
 from signpose.nets.speedups import Speedups
 
 
-def person_boxes(det_sample, cat_id: int, bbox_thr: float) -> np.ndarray:
-    """xyxy boxes (n, 4) of the detections of class ``cat_id`` scoring above ``bbox_thr``."""
+@dataclass
+class Persons:
+    """The persons the detector found in one frame, in the order of its output."""
+    boxes: np.ndarray  # (n, 4) float32, xyxy image pixels
+    scores: np.ndarray  # (n,) float32, each above BBOX_THR
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def persons_of(det_sample, cat_id: int, bbox_thr: float) -> Persons:
+    """The detections of class ``cat_id`` scoring above ``bbox_thr``."""
     pred = det_sample.pred_instances
     keep = (pred.labels == cat_id) & (pred.scores > bbox_thr)
-    return pred.bboxes[keep].cpu().numpy()
+    return Persons(pred.bboxes[keep].cpu().numpy(), pred.scores[keep].cpu().numpy())
 
 
 def raised_score_thresholds(detector, threshold: float) -> list:
@@ -61,37 +73,25 @@ def swapped_test_cfgs(pairs: list):
             module.test_cfg = cfg
 
 
-@contextlib.contextmanager
-def non_blocking_copies(model, enabled: bool):
-    """Page-locked inputs let the copies to the GPU run asynchronously: for this call only, the
-    model's data preprocessor copies without waiting (restored after: the model is shared)."""
-    preprocessor = model.data_preprocessor
-    saved = preprocessor._non_blocking
-    preprocessor._non_blocking = saved or enabled
-    try:
-        yield
-    finally:
-        preprocessor._non_blocking = saved
-
-
-def pinned(tensors, cuda: bool) -> list:
-    return [t.pin_memory() for t in tensors] if cuda else list(tensors)
-
-
 class BatchedDetector:
-    """RTMDet (any mmdet detector) as the stage calls it. ``network`` is what ``test_step`` runs on:
-    the model, or its export in a runtime (nets/runtimes.py); pre- and post-processing stay the model's."""
+    """RTMDet (any mmdet detector) as the stage calls it.
 
-    def __init__(self, model, settings, device: str, network=None, speedups: bool = True):
+    ``model``: the loaded mmdet model, on ``device``; ``cat_id``, ``bbox_thr``: which detections are
+    persons (DET_CAT_ID, BBOX_THR); ``precision``: 'fp32', 'fp16' or 'bf16'; ``network``: what
+    ``test_step`` runs on, the model or its export in a runtime (nets/runtimes.py; pre- and
+    post-processing stay the model's); ``speedups``: the exact rewrites of nets/speedups.py.
+    """
+
+    def __init__(self, model, device: str, cat_id: int, bbox_thr: float, precision: str = 'fp32',
+                 network=None, speedups: bool = True):
         from mmdet.utils import get_test_pipeline_cfg
-        self.model, self.settings, self.device = model, settings, device
+        self.model, self.device, self.cat_id, self.bbox_thr, self.precision = model, device, cat_id, bbox_thr, precision
         self.network = network or model
         pipeline = get_test_pipeline_cfg(model.cfg.copy())
         pipeline[0].type = 'mmdet.LoadImageFromNDArray'
         self.pipeline = Compose(pipeline)
-        self.pruned_cfgs = raised_score_thresholds(model, settings.BBOX_THR)
-        # exact rewrites of parts of the network (nets/speedups.py); off: the model as shipped
-        self.speedups = Speedups(model, None, device, settings.PRECISION, enabled=speedups and network is None)
+        self.pruned_cfgs = raised_score_thresholds(model, bbox_thr)
+        self.speedups = Speedups(model, None, device, precision, enabled=speedups and network is None)
         self.cuda = str(device).startswith('cuda')
 
     def prepare(self, frame: np.ndarray) -> dict:
@@ -99,12 +99,16 @@ class BatchedDetector:
         return self.pipeline(dict(img=frame, img_id=0))
 
     @torch.inference_mode()
-    def __call__(self, prepared: Sequence[dict]) -> List[np.ndarray]:
-        """Person boxes (n, 4) of each prepared frame: class DET_CAT_ID scoring above BBOX_THR."""
+    def __call__(self, prepared: Sequence[dict]) -> List[Persons]:
+        """The persons of each prepared frame: class ``cat_id`` scoring above ``bbox_thr``."""
         batch = dict(inputs=pinned((d['inputs'] for d in prepared), self.cuda),
                      data_samples=[d['data_samples'] for d in prepared])
-        s = self.settings
-        with precision_context(s.PRECISION, self.device), float32_heads(self.model, None, s.PRECISION, self.device), \
+        with precision_context(self.precision, self.device), \
+                float32_heads(self.model, None, self.precision, self.device), \
                 swapped_test_cfgs(self.pruned_cfgs), self.speedups.active(), non_blocking_copies(self.model, self.cuda):
             samples = self.network.test_step(batch)
-        return [person_boxes(sample, s.DET_CAT_ID, s.BBOX_THR) for sample in samples]
+        return [persons_of(sample, self.cat_id, self.bbox_thr) for sample in samples]
+
+    def detect(self, frames: Sequence[np.ndarray]) -> List[Persons]:
+        """Prepare and detect in one call (tests, warm-up)."""
+        return self([self.prepare(frame) for frame in frames])

@@ -1,11 +1,15 @@
 """The one place that decides where and how the networks run: device, CPU threads, batch sizes,
-host threads. ``resolve`` turns the configured settings into those a worker runs with (and the
-banner prints)."""
+host threads. ``resolve`` turns the configured settings (``None``: decide for me) into a
+``Decided``: what one worker runs with, made once per worker and printed by the banner."""
+import contextlib
 import os
 import warnings
+from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
+
+from signpose.config import Settings
 
 BATCH_SIZES = {'cpu': (1, 2), 'cuda': (16, 64)}  # (detector frames, pose crops) when not set
 
@@ -25,7 +29,7 @@ def pick_device(device, warn: bool = True) -> str:
     return device
 
 
-def cpu_threads(settings) -> int:
+def cpu_threads(settings: Settings) -> int:
     """Torch threads per worker: CPU_THREADS, or the cores divided among MAX_WORKERS."""
     if settings.CPU_THREADS:
         return int(settings.CPU_THREADS)
@@ -43,23 +47,57 @@ def worker_devices(device, workers: int) -> List[str]:
     return [str(device)] * workers
 
 
-def resolve(settings, device: Optional[str] = None, warn: bool = True):
-    """The settings as a worker runs them: DEVICE picked (``device``, or the first configured one, or
-    the CPU without CUDA), CPU_THREADS, the batch sizes of that device, and HOST_THREADS (by default
-    on CUDA only: on the CPU the networks use every core, and threads beside them slow them down)."""
+@dataclass(frozen=True)
+class Decided:
+    """How one worker runs the networks; no ``None`` left (those are the settings' "decide for me")."""
+    device: str  # 'cpu', 'cuda:1', ...
+    cpu_threads: int  # torch threads (and a runtime's)
+    det_batch_size: int  # frames per detector call
+    pose_batch_size: int  # person crops per pose call
+    host_threads: bool  # prepare frames and crops in threads beside the networks
+    precision: str  # 'fp32', 'fp16', 'bf16'
+    backend: str  # 'pytorch', 'onnxruntime', 'openvino'
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith('cuda')
+
+
+def resolve(settings: Settings, device: Optional[str] = None, warn: bool = True) -> Decided:
+    """What a worker runs with: DEVICE picked (``device``, or the first configured one, or the CPU
+    without CUDA), CPU_THREADS, the batch sizes of that device, and HOST_THREADS (by default on
+    CUDA only: on the CPU the networks use every core, and threads beside them slow them down)."""
     device = pick_device(settings.DEVICE if device is None else device, warn=warn)
     cuda = device.startswith('cuda')
     det, pose = BATCH_SIZES['cuda' if cuda else 'cpu']
-    return settings.replace(
-        DEVICE=device, CPU_THREADS=cpu_threads(settings),
-        DET_BATCH_SIZE=settings.DET_BATCH_SIZE or det, POSE_BATCH_SIZE=settings.POSE_BATCH_SIZE or pose,
-        HOST_THREADS=cuda if settings.HOST_THREADS is None else bool(settings.HOST_THREADS))
+    return Decided(device=device, cpu_threads=cpu_threads(settings),
+                   det_batch_size=settings.DET_BATCH_SIZE or det, pose_batch_size=settings.POSE_BATCH_SIZE or pose,
+                   host_threads=cuda if settings.HOST_THREADS is None else bool(settings.HOST_THREADS),
+                   precision=settings.PRECISION, backend=settings.BACKEND)
 
 
-def precision_problem(settings) -> Optional[str]:
+def precision_problem(settings: Settings) -> Optional[str]:
     """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
     if settings.PRECISION == 'bf16' and not first_device(settings.DEVICE).startswith('cuda'):
         if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             return ('PRECISION=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): it would run '
                     'about 50x slower than fp32; use PRECISION=fp32')
     return None
+
+
+@contextlib.contextmanager
+def non_blocking_copies(model, enabled: bool):
+    """Page-locked inputs let the copies to the GPU run asynchronously: for this call only, the
+    model's data preprocessor copies without waiting (restored after: the model is shared)."""
+    preprocessor = model.data_preprocessor
+    saved = preprocessor._non_blocking
+    preprocessor._non_blocking = saved or enabled
+    try:
+        yield
+    finally:
+        preprocessor._non_blocking = saved
+
+
+def pinned(tensors, cuda: bool) -> list:
+    """The tensors in page-locked memory on CUDA (for ``non_blocking_copies``), else as they are."""
+    return [t.pin_memory() for t in tensors] if cuda else list(tensors)

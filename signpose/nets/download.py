@@ -9,9 +9,9 @@ from typing import Optional
 
 from tqdm import tqdm
 
+from signpose.common.atomic import atomic_file
 from signpose.config import argument_parser, settings_from_args
 from signpose.nets.checkpoints import trust
-from signpose.output.files import atomic_file
 
 
 class DownloadError(RuntimeError):

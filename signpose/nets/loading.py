@@ -6,7 +6,9 @@ from typing import List
 
 import torch
 
+from signpose.config import Settings
 from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.nets.devices import Decided
 from signpose.nets.mmcv_lite import FULL_OPS, is_lite, missing_ops
 
 
@@ -34,7 +36,7 @@ def dependency_problems() -> List[str]:
     return problems
 
 
-def model_file_problems(settings) -> List[str]:
+def model_file_problems(settings: Settings) -> List[str]:
     """Model configs and checkpoints that are not there, each one line naming the fix."""
     problems = []
     for kind, config, checkpoint in (('DET', settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT),
@@ -128,12 +130,12 @@ class LoadedModels:
     device: str
 
 
-def load_models(settings, log=print) -> LoadedModels:
-    """Both models of the stage on ``settings.DEVICE``; ``settings`` as ``devices.resolve`` gives them
-    (device picked, CPU_THREADS decided)."""
+def load_models(settings: Settings, decided: Decided, log=print) -> LoadedModels:
+    """Both models of the stage (the files the settings name) on the device, with the CPU threads,
+    ``devices.resolve`` decided."""
     quiet_library_warnings()
-    torch.set_num_threads(settings.CPU_THREADS)  # the same in every executor: same bits
-    device = settings.DEVICE
+    torch.set_num_threads(decided.cpu_threads)  # the same in every executor: same bits
+    device = decided.device
     detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
     log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')
     pose = load_pose_model(settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT, device)

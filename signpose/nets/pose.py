@@ -8,7 +8,7 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
-from signpose.nets.detector import non_blocking_copies, pinned
+from signpose.nets.devices import non_blocking_copies, pinned
 from signpose.nets.precision import float32_heads, precision_context
 from signpose.nets.speedups import Speedups
 
@@ -27,17 +27,23 @@ def pose_of(pose_sample) -> Pose:
 
 
 class BatchedPoseEstimator:
-    """RTMW3D (any mmpose top-down model) as the stage calls it. ``network``: the model, or its export
-    in a runtime (nets/runtimes.py); the crop and the codec stay the model's."""
+    """RTMW3D (any mmpose top-down model) as the stage calls it.
 
-    def __init__(self, model, settings, device: str, network=None, speedups: bool = True):
-        self.model, self.settings, self.device = model, settings, device
+    ``model``: the loaded mmpose model, on ``device``; ``precision``: 'fp32', 'fp16' or 'bf16';
+    ``batch_size``: the crops per call the engine gives (POSE_BATCH_SIZE as decided); ``network``:
+    the model, or its export in a runtime (nets/runtimes.py; the crop and the codec stay the
+    model's); ``speedups``: the exact rewrites of nets/speedups.py.
+    """
+
+    def __init__(self, model, device: str, precision: str = 'fp32', batch_size: int = 1, network=None,
+                 speedups: bool = True):
+        self.model, self.device, self.precision, self.batch_size = model, device, precision, batch_size
         self.network = network or model
         # the transforms are mmpose's whatever scope the last model built left as the default
         with DefaultScope.overwrite_default_scope(getattr(model.cfg, 'default_scope', None) or 'mmpose'):
             self.pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
         self.meta = model.dataset_meta
-        self.speedups = Speedups(None, model, device, settings.PRECISION, enabled=speedups and network is None)
+        self.speedups = Speedups(None, model, device, precision, enabled=speedups and network is None)
         self.cuda = str(device).startswith('cuda')
 
     def prepare(self, frame: np.ndarray, box: np.ndarray) -> dict:
@@ -48,16 +54,21 @@ class BatchedPoseEstimator:
 
     @torch.inference_mode()
     def __call__(self, prepared: Sequence[dict]) -> List[Pose]:
+        """Each prepared crop's (image xy (133, 2), root-relative z (133,), raw scores (133,))."""
         # On the CPU a batch of one takes other kernels than larger batches, whose results are
         # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
         # every output independent of how frames happened to fall into batches (a resumed run
         # writes the same bits as an uninterrupted one).
         data = list(prepared)
-        alone = len(data) == 1 and (self.settings.POSE_BATCH_SIZE or 1) > 1
+        alone = len(data) == 1 and self.batch_size > 1
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = pinned(batch['inputs'], self.cuda)
-        s = self.settings
-        with precision_context(s.PRECISION, self.device), float32_heads(None, self.model, s.PRECISION, self.device), \
+        with precision_context(self.precision, self.device), \
+                float32_heads(None, self.model, self.precision, self.device), \
                 self.speedups.active(), non_blocking_copies(self.model, self.cuda):
             samples = self.network.test_step(batch)
         return [pose_of(sample) for sample in samples[:len(data)]]
+
+    def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
+        """Prepare and estimate in one call (tests, warm-up)."""
+        return self([self.prepare(frame, box) for frame, box in zip(frames, boxes)])

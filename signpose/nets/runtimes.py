@@ -33,10 +33,11 @@ from typing import Optional
 import numpy as np
 import torch
 
+from signpose.common.atomic import atomic_file
+from signpose.config import Settings
 from signpose.nets.checkpoints import sha256_of
 from signpose.nets.devices import first_device
 from signpose.nets.loading import SetupError
-from signpose.output.files import atomic_file
 
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export changes (wrapper, names): older cache files are then not used
@@ -47,7 +48,7 @@ EXPORTER = 'onnx==1.23.2'  # torch.onnx.export writes through it
 NUMPY = f'numpy=={np.__version__}'
 
 
-def backend_problem(settings) -> Optional[str]:
+def backend_problem(settings: Settings) -> Optional[str]:
     """Why BACKEND cannot run here (one line naming the fix), or None."""
     backend = settings.BACKEND
     if backend == 'pytorch':
@@ -223,11 +224,11 @@ SESSIONS = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVinoSession}
 class RuntimeNetwork:
     """A model's network in a runtime, exported (or found in the cache) once per input shape."""
 
-    def __init__(self, model, head, label: str, settings, log=print):
+    def __init__(self, model, head, label: str, backend: str, cache, threads: int, log=print):
         self.model, self.head, self.label, self.log = model, head, label, log
-        self.backend = settings.BACKEND
-        self.cache = Path(settings.RUNTIME_CACHE)
-        self.threads = settings.CPU_THREADS  # resolved (devices.resolve)
+        self.backend = backend
+        self.cache = Path(cache)  # RUNTIME_CACHE
+        self.threads = threads
         self.sessions = {}  # input shape (C, H, W) -> (session, output structure)
 
     def file_for(self, shape) -> Path:
@@ -269,17 +270,17 @@ class RuntimeNetwork:
 class RuntimeDetector:
     """``test_step`` of a single-stage mmdet detector with its network in a runtime."""
 
-    def __init__(self, detector, settings, log=print):
+    def __init__(self, detector, backend: str, cache, threads: int, log=print):
         from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
         from mmdet.models.detectors import SingleStageDetector
         head = getattr(detector, 'bbox_head', None)
         if not (isinstance(detector, SingleStageDetector) and type(detector).predict is SingleStageDetector.predict
                 and isinstance(head, BaseDenseHead) and type(head).predict is BaseDenseHead.predict):
-            raise SetupError(f'BACKEND={settings.BACKEND!r} runs single-stage detectors whose prediction is '
+            raise SetupError(f'BACKEND={backend!r} runs single-stage detectors whose prediction is '
                              f'features -> head -> predict_by_feat (as RTMDet), not {type(detector).__name__}: '
                              f'use BACKEND=pytorch')
         self.model = detector
-        self.network = RuntimeNetwork(detector, head, 'detector', settings, log)
+        self.network = RuntimeNetwork(detector, head, 'detector', backend, cache, threads, log)
 
     def test_step(self, batch):
         detector = self.model
@@ -295,13 +296,13 @@ class RuntimeDetector:
 class RuntimePoseEstimator:
     """``test_step`` of an mmpose top-down estimator with its network in a runtime."""
 
-    def __init__(self, pose, settings, log=print):
+    def __init__(self, pose, backend: str, cache, threads: int, log=print):
         test_cfg = pose.test_cfg or {}
         if test_cfg.get('flip_test', False) or test_cfg.get('output_heatmaps', False):
-            raise SetupError(f'BACKEND={settings.BACKEND!r}: flip_test and output_heatmaps are not supported '
+            raise SetupError(f'BACKEND={backend!r}: flip_test and output_heatmaps are not supported '
                              f'(set them off in the pose config, or use BACKEND=pytorch)')
         self.model = pose
-        self.network = RuntimeNetwork(pose, pose.head, 'pose', settings, log)
+        self.network = RuntimeNetwork(pose, pose.head, 'pose', backend, cache, threads, log)
 
     def test_step(self, batch):
         pose = self.model

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.sampling import frames_per_second
 from signpose.data.video import VideoError, find_video, probe
 from signpose.output.files import load_array
 from signpose.output.ledger import read_ledgers
 from signpose.output.pose_file import array_problem, pose_from_npy, write_pose_atomic
-from signpose.output.storage import frames_per_second
 
 
 class Unconvertible(Exception):

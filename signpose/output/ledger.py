@@ -10,37 +10,11 @@ import os
 import time
 from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-from signpose.output.storage import output_error
-
-WRITTEN, SKIPPED, FAILED = 'written', 'skipped', 'failed'
-# skip reasons that are final: a rerun does not decode these segments again
-MULTIPLE_PERSONS = 'multiple persons detected'
-NO_PERSON = 'no person detected'
-FINAL_SKIPS = (MULTIPLE_PERSONS, NO_PERSON)
-
-
-@dataclass
-class Outcome:
-    sentence: str
-    video: str
-    status: str  # written | skipped | failed
-    reason: str = ''
-    frames: int = 0
-    path: str = ''
-    reader: str = ''  # the decoder that read the video and its codec, e.g. 'pyav av1'
-
-    def is_final(self) -> bool:
-        return self.status == WRITTEN or (self.status == SKIPPED and self.reason in FINAL_SKIPS)
-
-
-def failures(segments, reason: str, reader: str = '') -> List[Outcome]:
-    """Every one of ``segments`` failed for ``reason`` (a video that could not be finished)."""
-    return [Outcome(s.sentence_name, s.video_name, FAILED, reason, reader=reader) for s in segments]
-
+from signpose.contract.outcomes import Outcome
+from signpose.output.storage import stops_the_run
 
 LEDGER_BATCH = 10_000  # records per write and fsync (the plan's skips), and per parse when read
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # made once: json.dumps(..., ensure_ascii=False) makes one per call
@@ -55,9 +29,6 @@ def ledger_path(npy_dir, shard_index: int = 0, num_shards: int = 1) -> Path:
 # a video's events: its work started; it ended (every segment has its outcome); the stage stopped
 # cleanly while on it (Ctrl-C, a full disk): neither done nor a crash
 STARTED, ENDED, STOPPED = 'started', 'ended', 'stopped'
-CRASH_LIMIT = 2  # runs the stage may die on one video before it is skipped
-CRASHED = 'crashed the stage twice'
-RETRY_HINT = 'to try it again: --cfg-options RETRY_CRASHED=True'
 
 
 def read_ledgers(npy_dir) -> Dict[str, Outcome]:
@@ -98,10 +69,6 @@ def stage_crashes(events) -> int:
             if event == ENDED:
                 crashes = 0  # it was finished after all
     return crashes + open_attempt
-
-
-def crashed_reason(crashes: int) -> str:
-    return f'{CRASHED} (the stage died while on this video in {crashes} runs; {RETRY_HINT})'
 
 
 def ledger_records(file) -> Iterator[dict]:
@@ -161,13 +128,8 @@ class Ledger:
 
     def _write(self, records: List[dict]) -> None:
         data = ''.join(_ENCODER.encode(record) + '\n' for record in records).encode('utf-8')
-        try:
+        with stops_the_run(self.path):
             append_on_fresh_line(self.path, data)
-        except OSError as err:
-            stop = output_error(err, self.path)
-            if stop is None:
-                raise
-            raise stop from None
 
 
 def append_on_fresh_line(path, data: bytes) -> None:

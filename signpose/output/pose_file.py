@@ -39,10 +39,10 @@ from pose_format.numpy import NumPyPoseBody
 from pose_format.pose_header import VERSION, PoseHeader, PoseHeaderComponent, PoseHeaderDimensions
 from pose_format.utils.cocowholebody133_header import cocowholebody_components
 
-from signpose.engine.landmarks import pose_row  # the .npy's own arithmetic, to read the .npy back
-from signpose.output.files import atomic_file, load_array
+from signpose.common.atomic import atomic_file
+from signpose.contract.rows import NUM_COCO_WHOLEBODY, pose_row  # the .npy's own arithmetic, to read the .npy back
+from signpose.output.files import load_array
 
-NUM_POINTS = 133  # COCO-WholeBody
 POINT_FORMAT = 'XYZC'
 # The header's depth: the extent of RTMW3D's z axis in metres, rounded up to the whole number that
 # PoseHeaderDimensions stores (an unsigned 16-bit integer, as width and height). RTMW3D decodes z
@@ -95,7 +95,7 @@ def _chosen_points(library: List[PoseHeaderComponent], points: Sequence[int]):
         raise ValueError('points is empty: give COCO-WholeBody indices (0 to 132), or None for all')
     if len(set(indices)) != len(indices):
         raise ValueError('points has repeated indices')
-    bad = [i for i in indices if not 0 <= i < NUM_POINTS]
+    bad = [i for i in indices if not 0 <= i < NUM_COCO_WHOLEBODY]
     if bad:
         raise ValueError(f'points {bad[:5]} are not COCO-WholeBody indices (0 to 132)')
     starts = np.cumsum([0] + [len(c.points) for c in library])
@@ -131,8 +131,8 @@ def wholebody_pose(xy: np.ndarray, z: np.ndarray, scores: np.ndarray, present: n
     scores = np.asarray(scores, dtype=np.float32)
     present = np.asarray(present, dtype=bool)
     frames = present.shape[0] if present.ndim == 1 else -1
-    if frames < 0 or xy.shape != (frames, NUM_POINTS, 2) or z.shape != (frames, NUM_POINTS) \
-            or scores.shape != (frames, NUM_POINTS):
+    if frames < 0 or xy.shape != (frames, NUM_COCO_WHOLEBODY, 2) or z.shape != (frames, NUM_COCO_WHOLEBODY) \
+            or scores.shape != (frames, NUM_COCO_WHOLEBODY):
         raise ValueError(f'expected xy (T, 133, 2), z (T, 133), scores (T, 133), present (T,); got '
                          f'{xy.shape}, {z.shape}, {scores.shape}, {present.shape}')
     data = np.concatenate([xy, z[..., None]], axis=-1)
@@ -186,7 +186,7 @@ def _positions(pose: Pose, keypoint_idx: Sequence[int]) -> np.ndarray:
     positions = []
     for i in keypoint_idx:
         i = int(i)
-        if not 0 <= i < NUM_POINTS:
+        if not 0 <= i < NUM_COCO_WHOLEBODY:
             raise ValueError(f'{i} is not a COCO-WholeBody index (0 to 132)')
         if names[i] not in at:
             raise ValueError(f'the .pose file has no point {names[i][0]} {names[i][1]} (COCO-WholeBody {i})')
@@ -294,10 +294,10 @@ def check_pose_file(pose_path, npy, keypoint_idx: Sequence[int]) -> List[str]:
 
     problems = []
     points = pose.header.total_points()
-    expected = wholebody_header(1, 1) if points == NUM_POINTS else \
+    expected = wholebody_header(1, 1) if points == NUM_COCO_WHOLEBODY else \
         wholebody_header(1, 1, points=idx) if points == len(idx) else None
     if expected is None:
-        problems.append(f'header has {points} points, expected {NUM_POINTS} or {len(idx)}')
+        problems.append(f'header has {points} points, expected {NUM_COCO_WHOLEBODY} or {len(idx)}')
     else:
         got = [(c.name, list(c.points), [tuple(map(int, l)) for l in c.limbs]) for c in pose.header.components]
         want = [(c.name, c.points, c.limbs) for c in expected.components]

@@ -9,8 +9,12 @@ import math
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
+
+from signpose.contract.rows import channels
+from signpose.data.sampling import frames_per_second
 
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -52,6 +56,19 @@ def output_error(err: BaseException, path) -> Optional[OutputError]:
     return None
 
 
+@contextmanager
+def stops_the_run(path):
+    """Writing ``path`` in the block: an OSError that means the folder is full or unwritable is
+    raised as the OutputError that stops the run; any other error passes unchanged."""
+    try:
+        yield
+    except OSError as err:
+        stop = output_error(err, path)
+        if stop is None:
+            raise
+        raise stop from None
+
+
 def free_bytes(folder) -> Optional[int]:
     try:
         return shutil.disk_usage(folder).free
@@ -81,17 +98,10 @@ def check_writable(folder) -> Optional[OutputError]:
     return None
 
 
-def frames_per_second(settings, fps: float) -> float:
-    """Frames kept per second of a video at ``fps`` (the sampler's rate)."""
-    if settings.REDUCE_FPS_TO:
-        return min(float(settings.REDUCE_FPS_TO), fps)
-    return fps / max(1, int(settings.FRAME_SKIP))
-
-
 def bytes_needed(tasks, settings) -> int:
     """About what the tasks' outputs take on disk: frames x keypoints x channels x 4 bytes per
     segment, plus a block, the header and a ledger line per file."""
-    row = len(settings.COCO_WHOLEBODY_IDX) * (4 if settings.ADD_VISIBLE else 3) * 4
+    row = len(settings.COCO_WHOLEBODY_IDX) * channels(settings.ADD_VISIBLE) * 4
     total = 0
     for task in tasks:
         rate = frames_per_second(settings, task.info.fps)

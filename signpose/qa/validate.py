@@ -23,7 +23,9 @@ from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
 from signpose.data.video import VideoError, find_video, probe, read_timeline
 from signpose.output.files import load_array
-from signpose.output.ledger import FAILED, SKIPPED, WRITTEN, read_ledgers
+from signpose.contract.outcomes import FAILED, SKIPPED, WRITTEN
+from signpose.contract.rows import NUM_COCO_WHOLEBODY, channels as row_channels
+from signpose.output.ledger import read_ledgers
 
 RULE = '=' * 72
 PARTS = ('body', 'face', 'left hand', 'right hand')
@@ -61,7 +63,7 @@ class FileCheck:
 def check_array(array: np.ndarray, settings) -> List[Tuple[str, str]]:
     """Contract violations of one loaded array, as (kind, detail); empty when it conforms."""
     keypoints = len(settings.COCO_WHOLEBODY_IDX)
-    channels = 4 if settings.ADD_VISIBLE else 3
+    channels = row_channels(settings.ADD_VISIBLE)
     wanted = f'(T, {keypoints}, {channels})'
     if array.ndim != 3:
         return [('shape', f'shape {array.shape}, expected {wanted}')]
@@ -173,7 +175,7 @@ def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCh
             check.failures.append(('frame count', detail))
     pose = path.with_suffix('.pose')
     if pose.exists():  # OUTPUT_FORMATS 'pose' (or the converter): it must say what the .npy says
-        from signpose.output.pose_file import check_pose_file
+        from signpose.output.pose_file import check_pose_file  # pose-format: optional, only where .pose files are
         check.failures.extend(('pose file', f'{pose.name}: {problem}')
                               for problem in check_pose_file(pose, array, settings.COCO_WHOLEBODY_IDX))
     if check.ok:
@@ -262,7 +264,7 @@ def summarise_ledger(settings, segments, checks: List[FileCheck], show: int) -> 
 def check_pose_alone(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
     """A .pose without its .npy (OUTPUT_FORMATS = ('pose',)): readable by pose-format, the
     COCO-WholeBody XYZC header, confidence in [0, 1], and the frame count of the segment."""
-    from signpose.output.pose_file import NUM_POINTS, POINT_FORMAT, read_pose
+    from signpose.output.pose_file import POINT_FORMAT, read_pose  # pose-format: optional, as above
     check = FileCheck(path.stem)
     try:
         pose = read_pose(path)
@@ -270,8 +272,8 @@ def check_pose_alone(path: Path, settings, expected: ExpectedFrames, ledger) -> 
         check.failures.append(('unreadable', f'{path.name}: pose-format cannot read it: {type(err).__name__}: {err}'[:300]))
         return check
     check.frames = int(pose.body.data.shape[0])
-    if pose.header.total_points() != NUM_POINTS or {c.format for c in pose.header.components} != {POINT_FORMAT}:
-        check.failures.append(('pose file', f'{path.name}: not the {NUM_POINTS}-point {POINT_FORMAT} COCO-WholeBody header'))
+    if pose.header.total_points() != NUM_COCO_WHOLEBODY or {c.format for c in pose.header.components} != {POINT_FORMAT}:
+        check.failures.append(('pose file', f'{path.name}: not the {NUM_COCO_WHOLEBODY}-point {POINT_FORMAT} COCO-WholeBody header'))
     confidence = np.asarray(pose.body.confidence)
     if not ((confidence >= 0) & (confidence <= 1)).all():
         check.failures.append(('pose file', f'{path.name}: confidence outside [0, 1]'))
@@ -299,7 +301,7 @@ def validate(settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
               for f in tqdm(files, unit='file', file=sys.stderr, disable=None, leave=False)]
     poses_alone = [p for p in sorted(npy_dir.glob('*.pose')) if not p.with_suffix('.npy').exists()]
     checks += [check_pose_alone(p, settings, expected, ledger) for p in poses_alone]
-    channels = 4 if settings.ADD_VISIBLE else 3
+    channels = row_channels(settings.ADD_VISIBLE)
     lines = [RULE, f'Stage 3b output check: {npy_dir}',
              f'  manifest  {settings.CSV_FILE} ({len(segments)} segments)',
              f'  contract  (T, {len(settings.COCO_WHOLEBODY_IDX)}, {channels}) float32; x, y'

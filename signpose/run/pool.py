@@ -20,12 +20,16 @@ from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Iterator, List, Optional
 
+from signpose.config import Settings
+from signpose.contract.outcomes import failures
 from signpose.nets.devices import worker_devices
+from signpose.nets.inference import load_networks
 from signpose.nets.loading import SetupError
-from signpose.output.files import already_written
-from signpose.output.ledger import failures
+from signpose.nets.mmcv_lite import MissingOpError
+from signpose.output.writer import already_written
 from signpose.output.storage import OutputError
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
+from signpose.run.work import process_video
 
 STOP_SECONDS = 10.0  # a worker told to stop gets this long to unwind (removing its temporary file)
 PR_SET_PDEATHSIG = 1
@@ -59,7 +63,7 @@ def _die_with_parent(parent: int) -> None:
         raise KeyboardInterrupt  # the stage died before the line above
 
 
-def worker_main(settings, conn, parent: int) -> None:
+def worker_main(settings: Settings, conn, parent: int) -> None:
     """A worker's life: load the models, then one video per message until told to stop (None)."""
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the stage's: it stops us
@@ -73,12 +77,9 @@ def worker_main(settings, conn, parent: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _serve(settings, conn) -> None:
-    from signpose.engine.batched import process_video
-    from signpose.nets.inference import load_inference  # sets this worker's share of the cores
-    from signpose.nets.mmcv_lite import MissingOpError
+def _serve(settings: Settings, conn) -> None:
     try:
-        settings, infer = load_inference(settings, log=lambda line: conn.send(('log', line)))
+        decided, networks = load_networks(settings, log=lambda line: conn.send(('log', line)))
     except (SetupError, MissingOpError) as err:
         conn.send(('setup', str(err)))
         return
@@ -92,7 +93,7 @@ def _serve(settings, conn) -> None:
             return
         stop = None
         try:
-            for outcome in process_video(task, infer, settings):
+            for outcome in process_video(task, networks, settings, decided):
                 conn.send(('outcome', outcome))
         except OutputError as err:  # the folder is full: the stage stops the run
             stop = err
@@ -174,9 +175,8 @@ def shutdown(workers: List[Worker]) -> None:
         worker.conn.close()
 
 
-def run(tasks, settings) -> Iterator:
+def run(tasks, settings: Settings) -> Iterator:
     """The tasks' Outcomes, with VideoStarted / VideoEnded / WorkerReplaced among them (run.events)."""
-    from signpose.engine.segments import reader_of
     context = multiprocessing.get_context('spawn')
     devices = worker_devices(settings.DEVICE, settings.MAX_WORKERS)  # worker i on GPU i mod n
     pending = deque(tasks)
@@ -230,7 +230,7 @@ def run(tasks, settings) -> Iterator:
                     # a segment written just before the death, its report lost, is written all the same
                     written, lost = already_written(settings, worker.left)
                     yield from written
-                    yield from failures(lost, f'worker died: {cause}', reader=reader_of(task))
+                    yield from failures(lost, f'worker died: {cause}', reader=task.reader)
                     yield VideoEnded(task.video_name)
                 worker.conn.close()
                 at = workers.index(worker)

@@ -9,10 +9,13 @@ and its unfinished call re-run (``max_task_retries``), reloading the models firs
 import os
 from typing import Iterator
 
+from signpose.config import Settings
+from signpose.contract.outcomes import Outcome, failures
 from signpose.nets.devices import cpu_threads, first_device
+from signpose.nets.inference import load_networks
 from signpose.nets.loading import SetupError
-from signpose.output.files import already_written
-from signpose.output.ledger import Outcome, failures
+from signpose.output.writer import already_written
+from signpose.run.work import outcomes_until_stop, process_video
 
 ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as failed
 
@@ -20,17 +23,15 @@ ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as fa
 class StageActor:
     """Holds both models; processes one video per call."""
 
-    def __init__(self, settings):
-        from signpose.nets.inference import load_inference  # sets CPU_THREADS torch threads
-        self.settings, self.infer = load_inference(settings, log=lambda *_: None)
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.decided, self.networks = load_networks(settings, log=lambda *_: None)  # sets the torch threads
 
     def process(self, task) -> tuple:
         """(outcomes, the OutputError that stopped the video or None)."""
-        from signpose.engine.batched import outcomes_until_stop, process_video
-
         # a retried call: segments the lost attempt already wrote are done, not redone
         done, task.segments = already_written(self.settings, task.segments)
-        outcomes, stop = outcomes_until_stop(process_video(task, self.infer, self.settings))
+        outcomes, stop = outcomes_until_stop(process_video(task, self.networks, self.settings, self.decided))
         return done + outcomes, stop
 
     def ping(self) -> int:

@@ -7,18 +7,24 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
-from signpose import config
-from signpose.config import argument_parser, settings_from_args
+from signpose.config import Settings, argument_parser, settings_from_args
+from signpose.contract.outcomes import CRASHED, FAILED, RETRY_HINT, WRITTEN, Outcome
+from signpose.contract.rows import channels
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.shards import select_shard
 from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
-from signpose.nets.loading import SetupError
+from signpose.data.video import have_pyav
+from signpose.nets.devices import Decided, first_device, resolve
+from signpose.nets.inference import load_networks
+from signpose.nets.loading import SetupError, quiet_library_warnings
 from signpose.nets.mmcv_lite import MissingOpError
-from signpose.output.ledger import CRASHED, ENDED, FAILED, RETRY_HINT, STARTED, STOPPED, WRITTEN, Ledger, Outcome, \
-    ledger_path, read_ledger_state
+from signpose.output.ledger import ENDED, STARTED, STOPPED, Ledger, ledger_path, read_ledger_state
 from signpose.output.storage import OutputError, check_writable, space_warning
+from signpose.run import pool, ray_executor
+from signpose.run.checks import problems as setup_problems
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
 from signpose.run.progress import progress_for
+from signpose.run.work import process_video
 
 RULE = '=' * 72
 # exit status: 0 done, 1 some segment failed, 2 something to fix first (setup, manifest, an
@@ -28,11 +34,10 @@ EXIT_DONE, EXIT_FAILED, EXIT_FIX, EXIT_NO_SPACE, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 WORKERS_REPLACED = 'workers replaced'  # a summary count
 
 
-def print_settings(s) -> None:
-    """The banner: the settings as they will run (device picked, batch sizes and threads decided)."""
-    from signpose.nets.devices import first_device, resolve
-    run = resolve(s, warn=False)
-    device = run.DEVICE if run.DEVICE == first_device(s.DEVICE) else f'{first_device(s.DEVICE)} not available -> cpu'
+def print_settings(s: Settings) -> None:
+    """The banner: the settings as they will run (what ``devices.resolve`` decides for a worker)."""
+    run: Decided = resolve(s, warn=False)
+    device = run.device if run.device == first_device(s.DEVICE) else f'{first_device(s.DEVICE)} not available -> cpu'
     if isinstance(s.DEVICE, (list, tuple)) and len(s.DEVICE) > 1:
         device = f'{", ".join(s.DEVICE)} (worker i on the i-th, cycled)'
     sampling = f'{s.REDUCE_FPS_TO} fps' if s.REDUCE_FPS_TO else f'every {s.FRAME_SKIP} frame(s)'
@@ -44,49 +49,44 @@ def print_settings(s) -> None:
         f'{s.ACCEPT_VIDEO_FPS_WITHIN[1]} fps; segments {s.MIN_SEGMENT_SECONDS}-{s.MAX_SEGMENT_SECONDS} s',
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
         f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
-        f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {4 if s.ADD_VISIBLE else 3}) float32',
-        f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s) of {run.CPU_THREADS} CPU thread(s); '
-        f'batches det {run.DET_BATCH_SIZE} / pose {run.POSE_BATCH_SIZE}; '
-        f'precision {s.PRECISION}{"" if s.BACKEND == "pytorch" else f"; backend {s.BACKEND}"}',
+        f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {channels(s.ADD_VISIBLE)}) float32',
+        f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s) of {run.cpu_threads} CPU thread(s); '
+        f'batches det {run.det_batch_size} / pose {run.pose_batch_size}; '
+        f'precision {run.precision}{"" if run.backend == "pytorch" else f"; backend {run.backend}"}',
     ]
     if s.NUM_SHARDS > 1:
         lines.append(f'  shard        {s.SHARD_INDEX + 1} of {s.NUM_SHARDS}')
     print('\n'.join(lines + [RULE]), flush=True)
 
 
-def video_reader(s) -> str:
-    from signpose.data.video import have_pyav
+def video_reader(s: Settings) -> str:
     if s.VIDEO_BACKEND == 'auto':
         return 'PyAV (auto)' if have_pyav() else 'OpenCV (auto: PyAV is not installed, so no AV1)'
     return s.VIDEO_BACKEND
 
 
-def inline_outcomes(tasks, settings) -> Iterator:
+def inline_outcomes(tasks, settings: Settings) -> Iterator:
     """EXECUTOR 'inline': the models and the work in this process (for debugging: pdb, profilers).
     A crash here ends the run; the worker processes of 'local' cost a video only."""
-    from signpose.engine.batched import process_video
-    from signpose.nets.inference import load_inference
-    settings, infer = load_inference(settings)
+    decided, networks = load_networks(settings)
     for task in tasks:
         yield VideoStarted(task.video_name)
-        yield from process_video(task, infer, settings)
+        yield from process_video(task, networks, settings, decided)
         yield VideoEnded(task.video_name)
 
 
-def outcomes_of(tasks, settings) -> Iterator:
-    """The executor's Outcomes, with the events of run.events among them."""
-    if settings.EXECUTOR == 'ray':
-        from signpose.run import ray_executor
-        return ray_executor.run(tasks, settings)
-    if settings.EXECUTOR == 'inline':
-        return inline_outcomes(tasks, settings)
-    from signpose.run import pool  # 'local': MAX_WORKERS worker processes, one included
-    return pool.run(tasks, settings)
+EXECUTORS = {'ray': ray_executor.run, 'inline': inline_outcomes, 'local': pool.run}  # config.EXECUTORS
 
 
-def run(settings) -> int:
+def outcomes_of(tasks, settings: Settings) -> Iterator:
+    """The executor's Outcomes, with the events of run.events among them ('local': MAX_WORKERS
+    worker processes, one included)."""
+    return EXECUTORS[settings.EXECUTOR](tasks, settings)
+
+
+def run(settings: Settings) -> int:
     print_settings(settings)
-    problems = config.problems(settings)
+    problems = setup_problems(settings)
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
@@ -137,7 +137,7 @@ def collector_paused():
             gc.enable()
 
 
-def plan(settings):
+def plan(settings: Settings):
     """Manifest, shard, ledger and videos -> (tasks, skip counts, ledger), or an exit status."""
     try:
         segments, bad_rows = read_manifest(settings.CSV_FILE)
@@ -173,7 +173,7 @@ def print_plan(tasks, counts) -> None:
     print('\n'.join(lines), flush=True)
 
 
-def run_tasks(tasks, settings, ledger, summary: Counter) -> None:
+def run_tasks(tasks, settings: Settings, ledger, summary: Counter) -> None:
     """Every outcome into the ledger and onto the console, as it comes; the videos' starts and
     ends into the ledger (a start without an end is a video the stage died on)."""
     todo = sum(len(t.segments) for t in tasks)
@@ -227,7 +227,7 @@ def read_by(outcome: Outcome) -> str:
     return f' [read by {outcome.reader}]' if outcome.reader else ''
 
 
-def print_summary(settings, ledger, counts, summary, elapsed, interrupted, stopped=None) -> None:
+def print_summary(settings: Settings, ledger, counts, summary, elapsed, interrupted, stopped=None) -> None:
     frames = summary.pop('frames', 0)
     print(RULE)
     if stopped is not None:
@@ -253,7 +253,6 @@ def print_summary(settings, ledger, counts, summary, elapsed, interrupted, stopp
 
 
 def main(argv=None) -> int:
-    from signpose.nets.loading import quiet_library_warnings
     quiet_library_warnings()
     parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
     args = parser.parse_args(argv)

@@ -1,10 +1,27 @@
-"""One frame's pose -> one row of the output contract: (85, 4) = (x, y, z, visibility)."""
+"""The row contract: one frame of a segment is one (85, C) row of (x, y, z[, visibility]).
+
+``pose_row`` turns one person's 133 keypoints into that row; ``empty_row`` is a frame without a
+person. The engine writes such rows, the .pose writer and converter read them back, the QA tools
+check and draw them.
+"""
 import numpy as np
+
+NUM_COCO_WHOLEBODY = 133  # keypoints RTMW3D estimates (COCO-WholeBody)
+
+
+def channels(add_visible: bool) -> int:
+    """Values per keypoint: x, y, z and, with ADD_VISIBLE, the visibility."""
+    return 4 if add_visible else 3
 
 
 def empty_row(num_keypoints: int, add_visible: bool) -> np.ndarray:
     """The row of a frame with no person: all zeros (the frame is kept so time stays aligned)."""
-    return np.zeros((num_keypoints, 4 if add_visible else 3), dtype=np.float32)
+    return np.zeros((num_keypoints, channels(add_visible)), dtype=np.float32)
+
+
+def empty_rows(frames: int, num_keypoints: int, add_visible: bool) -> np.ndarray:
+    """A segment's rows before any frame is known: (frames, num_keypoints, C) zeros."""
+    return np.zeros((frames, num_keypoints, channels(add_visible)), dtype=np.float32)
 
 
 def pose_row(image_xy: np.ndarray, depths: np.ndarray, scores: np.ndarray, width: int, height: int,

@@ -1,0 +1,74 @@
+"""NOT the engine: the design's per-frame loop, kept only as the reference that the engine is
+tested (tests/test_engine.py: equal outputs) and benchmarked (benchmarks/stage.py: the speed-up)
+against. Per segment, per frame: mmdet's ``inference_detector``, then mmpose's
+``inference_topdown`` on the single person; the same bookkeeping and writer as the stage."""
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from signpose.common.timing import timed, timed_items
+from signpose.config import Settings
+from signpose.contract.outcomes import Outcome
+from signpose.contract.rows import pose_row
+from signpose.data.tasks import VideoTask
+from signpose.data.video import read_frames
+from signpose.engine.segments import close_segment, failed_outcomes, plan_segments, record_pose
+from signpose.engine.video import plan_video
+from signpose.nets.detector import Persons, persons_of
+from signpose.nets.mmcv_lite import MissingOpError
+from signpose.nets.pose import Pose, pose_of
+from signpose.nets.precision import precision_context
+from signpose.output.storage import OutputError
+from signpose.output.writer import outcome_of
+
+
+class PerFrameModels:
+    """The per-frame calls of the design: mmdet's ``inference_detector``, mmpose's ``inference_topdown``."""
+
+    def __init__(self, models, settings: Settings):
+        self.models, self.settings = models, settings
+
+    def detect(self, frames: Sequence[np.ndarray]) -> List[Persons]:
+        from mmdet.apis import inference_detector  # mmdet.apis imports a lot: only the reference needs it
+        s = self.settings
+        with precision_context(s.PRECISION, self.models.device):
+            return [persons_of(inference_detector(self.models.detector, frame), s.DET_CAT_ID, s.BBOX_THR)
+                    for frame in frames]
+
+    def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
+        from mmpose.apis import inference_topdown  # as above
+        with precision_context(self.settings.PRECISION, self.models.device):
+            return [pose_of(inference_topdown(self.models.pose, frame, box[None])[0])
+                    for frame, box in zip(frames, boxes)]
+
+
+def process_video_per_frame(task: VideoTask, models: PerFrameModels, settings: Settings,
+                            stats: Optional[dict] = None) -> Iterator[Outcome]:
+    """The design's loop: per segment, per frame, detect, then pose the single person; written
+    by the stage's own writer."""
+    try:
+        timeline, states = plan_video(task, settings)
+    except Exception as err:
+        yield from failed_outcomes(task, plan_segments(task, settings), err)
+        return
+    for state in states:
+        try:
+            for index, frame in timed_items(read_frames(task.info, state.indices, timeline), stats, 'decode'):
+                state.delivered += 1
+                persons = models.detect([frame])[0]
+                if len(persons) > 1:
+                    state.multiple = True
+                    break
+                if len(persons) == 1:
+                    xy, z, scores = models.estimate([frame], [persons.boxes[0]])[0]
+                    with timed(stats, 'post-process'):
+                        row = pose_row(xy, z, scores, task.info.width, task.info.height,
+                                       settings.COCO_WHOLEBODY_IDX, settings.ADD_VISIBLE)
+                    record_pose(state, index, row, (xy, z, scores))
+            outcome = outcome_of(close_segment(state, task, settings), settings, stats)
+        except (OutputError, MissingOpError):
+            raise
+        except Exception as err:
+            yield from failed_outcomes(task, [state], err)
+            continue
+        yield outcome

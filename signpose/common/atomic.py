@@ -1,0 +1,49 @@
+"""Writes that never leave a partial file: a temporary file beside the target, renamed over it
+once complete. Used for the outputs, the ledger's run records, downloads and runtime exports."""
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from signpose.contract.files import FORMATS
+
+NAME_MAX = 255  # bytes in a file name (ext4, xfs, btrfs, NFS, Lustre)
+RANDOM_CHARACTERS = 8  # what tempfile.mkstemp puts between prefix and suffix
+
+
+def temporary_affixes(path: Path, suffix: str = None):
+    """(prefix, suffix) of ``atomic_file``'s temporary name for ``path``."""
+    return f'.{path.stem}.', suffix or f'{path.suffix}.tmp'
+
+
+def longest_name_bytes(sentence_name: str) -> int:
+    """Bytes of the longest file name written for a segment, in any format: its temporary name."""
+    longest = 0
+    for fmt in FORMATS:
+        prefix, suffix = temporary_affixes(Path(f'{sentence_name}.{fmt}'))
+        longest = max(longest, len(prefix.encode()) + RANDOM_CHARACTERS + len(suffix.encode()))
+    return longest
+
+
+@contextmanager
+def atomic_file(path, suffix: str = None):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    A reader (or a rerun) sees either no file or the whole file, never a partial one; on any
+    error or interruption the temporary file is removed.
+    """
+    path = Path(path)
+    prefix, suffix = temporary_affixes(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,169 @@
+"""One video and its segments: frames -> detection -> pose -> (T, 85, C) rows.
+
+``extract_video`` is the engine: it decodes the video once for all of its segments (in a
+background thread, a bounded number of frames ahead), runs the detector on batches of frames
+and the pose model on batches of person crops (with the exact rewrites of nets/speedups.py), and
+hands out each segment as soon as its last frame is done (the bookkeeping: engine/segments.py),
+for the writer (output/writer.py) to write.
+Memory is bounded by DECODE_QUEUE_MB of decoded frames ahead (at most DECODE_QUEUE of them; a
+single frame above the budget still passes, one at a time), the frame the decoder holds,
+DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops and one small array per open segment, whatever the
+segments' length and the frames' size. With HOST_THREADS (by default on CUDA) the decode thread
+also runs the detector's test pipeline on each frame, and the pose crops are cut in a thread of
+their own as soon as a person is found, while the networks run.
+"""
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from signpose.common.timing import timed, timed_call, timed_items
+from signpose.config import Settings
+from signpose.contract.extracted import Extracted
+from signpose.contract.outcomes import Outcome
+from signpose.contract.rows import pose_row
+from signpose.data.tasks import VideoTask
+from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
+from signpose.engine.segments import SegmentBook, SegmentState, close_segment, failed_outcomes, plan_segments
+from signpose.nets.detector import Persons
+from signpose.nets.devices import Decided
+from signpose.nets.inference import Networks
+from signpose.nets.mmcv_lite import MissingOpError
+
+# what the decode thread hands out: (frame index, pixels, the detector's input made from them in
+# that thread with HOST_THREADS, else None)
+Frame = Tuple[int, np.ndarray, Optional[dict]]
+
+
+def queued_bytes(item: Frame) -> int:
+    """What a decoded frame holds in the decode queue: its pixels, and the detector's input made
+    from it in the decode thread (HOST_THREADS)."""
+    total = item[1].nbytes
+    inputs = item[2].get('inputs') if isinstance(item[2], dict) else None
+    if inputs is not None and hasattr(inputs, 'element_size'):
+        total += inputs.numel() * inputs.element_size()
+    return total
+
+
+def plan_video(task: VideoTask, settings: Settings) -> Tuple[Timeline, List[SegmentState]]:
+    """The frames' timeline (PyAV: one pass over the packets) and the segments' sampled frames."""
+    timeline = read_timeline(task.info)
+    return timeline, plan_segments(task, settings, timeline)
+
+
+class VideoPass:
+    """The engine's loop over one video as named steps: ``feed`` a decoded frame into the
+    detector's batch, ``detect`` a batch (each frame's persons decide its segments' fate, and a
+    lone person's crop joins the pose batch), ``pose`` a batch of crops into rows, ``close`` the
+    segments whose frames are all done."""
+
+    def __init__(self, task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+                 states: List[SegmentState], stats: Optional[dict] = None):
+        self.task, self.networks, self.settings, self.decided, self.stats = task, networks, settings, decided, stats
+        self.book = SegmentBook(states)
+        self.det_batch: List[Frame] = []
+        self.pose_batch: List[Tuple[int, Future]] = []  # (frame index, its crop being prepared)
+        # On a GPU the host prepares frames and crops in other threads while the networks run; on the
+        # CPU the networks use every core, and threads beside them only slow them down (measured)
+        self.crops = ThreadPoolExecutor(1, thread_name_prefix='crops') if decided.host_threads else None
+
+    def frames(self, timeline: Timeline) -> Iterator[Frame]:
+        """The sampled frames, decoded ahead in a background thread within the queue's bounds."""
+        detector, stats = self.networks.detector, self.stats
+        decoded = timed_items(read_frames(self.task.info, self.book.frames(), timeline), stats, 'decode')
+        if self.decided.host_threads:  # the decode thread also runs the detector's pipeline on each frame
+            items = ((index, frame, timed_call(stats, 'prepare', detector.prepare, frame)) for index, frame in decoded)
+        else:
+            items = ((index, frame, None) for index, frame in decoded)
+        return prefetch(items, self.settings.DECODE_QUEUE, self.settings.DECODE_QUEUE_MB * 2**20, queued_bytes)
+
+    def feed(self, item: Frame) -> None:
+        """A decoded frame joins the detector's batch if an open segment still wants it."""
+        index, frame, prepared = item
+        if self.book.read(index):
+            if prepared is None:
+                prepared = timed_call(self.stats, 'prepare', self.networks.detector.prepare, frame)
+            self.det_batch.append((index, frame, prepared))
+
+    def detection_due(self) -> bool:
+        return len(self.det_batch) >= self.decided.det_batch_size
+
+    def detect(self) -> None:
+        """The detector on the batch of frames; each frame's persons go to ``persons_found``."""
+        if not self.det_batch:
+            return
+        found = self.networks.detector([prepared for _, _, prepared in self.det_batch])
+        for (index, frame, _), persons in zip(self.det_batch, found):
+            self.persons_found(index, frame, persons)
+        self.det_batch.clear()
+
+    def persons_found(self, index: int, frame: np.ndarray, persons: Persons) -> None:
+        """Several persons skip the frame's segments whole; none leaves a zero row; one person's
+        crop is prepared and joins the pose batch (run when full)."""
+        if len(persons) > 1:
+            self.book.several_persons(index)
+        elif len(persons) == 0:
+            self.book.no_person(index)
+        elif self.book.open_targets(index):
+            self.pose_batch.append((index, self.prepare_crop(frame, persons.boxes[0])))
+            if len(self.pose_batch) >= self.decided.pose_batch_size:
+                self.pose()
+
+    def prepare_crop(self, frame: np.ndarray, box: np.ndarray) -> Future:
+        """The top-down crop of one person, in the crops thread (HOST_THREADS) or here and now."""
+        prepare, stats = self.networks.estimator.prepare, self.stats
+        if self.crops is not None:
+            return self.crops.submit(timed_call, stats, 'prepare', prepare, frame, box)
+        done = Future()
+        done.set_result(timed_call(stats, 'prepare', prepare, frame, box))
+        return done
+
+    def pose(self) -> None:
+        """The pose model on the batch of crops; each person's row into its frame's segments."""
+        if not self.pose_batch:
+            return
+        info, s = self.task.info, self.settings
+        results = self.networks.estimator([crop.result() for _, crop in self.pose_batch])
+        for (index, _), (xy, z, scores) in zip(self.pose_batch, results):
+            with timed(self.stats, 'post-process'):
+                row = pose_row(xy, z, scores, info.width, info.height, s.COCO_WHOLEBODY_IDX, s.ADD_VISIBLE)
+            self.book.pose(index, row, (xy, z, scores))
+        self.pose_batch.clear()
+
+    def close(self, next_index: float) -> Iterator[Union[Outcome, Extracted]]:
+        """The segments finished once every frame before ``next_index`` is read, one at a time (each
+        is out, and written, before the next is decided)."""
+        for state in self.book.finished(next_index):
+            yield close_segment(state, self.task, self.settings)
+
+    def shutdown(self) -> None:
+        if self.crops is not None:
+            self.crops.shutdown(wait=True, cancel_futures=True)
+
+
+def extract_video(task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+                  stats: Optional[dict] = None) -> Iterator[Union[Outcome, Extracted]]:
+    """The engine (see the module docstring): one item per segment of the task, an Outcome (a skip,
+    a failure) or the segment's landmarks to write. ``stats``, if given, receives seconds spent per
+    stage (decode is measured in its thread)."""
+    try:
+        timeline, states = plan_video(task, settings)
+    except Exception as err:
+        yield from failed_outcomes(task, plan_segments(task, settings), err)
+        return
+    run = VideoPass(task, networks, settings, decided, states, stats)
+    try:
+        for item in run.frames(timeline):
+            run.feed(item)
+            if run.detection_due():
+                run.detect()
+                yield from run.close(item[0] + 1)
+        run.detect()
+        run.pose()
+        yield from run.close(float('inf'))
+    except MissingOpError:  # every video would fail alike: the run stops
+        raise
+    except Exception as err:  # recorded per segment; the run goes on with the next video
+        yield from failed_outcomes(task, states, err)
+    finally:
+        run.shutdown()

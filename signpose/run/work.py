@@ -1,0 +1,42 @@
+"""One video's work, as every executor runs it: the engine's segments (engine/video.py), each
+written as it comes (output/writer.py). The pool's workers, Ray's actors, the inline executor and
+the benchmark all call ``process_video``."""
+from contextlib import closing
+from typing import Iterator, List, Optional, Tuple
+
+from signpose.config import Settings
+from signpose.contract.outcomes import FAILED, Outcome
+from signpose.data.tasks import VideoTask
+from signpose.engine.video import extract_video
+from signpose.nets.devices import Decided
+from signpose.nets.inference import Networks
+from signpose.output.storage import OutputError
+from signpose.output.writer import outcome_of
+
+
+def process_video(task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+                  stats: Optional[dict] = None) -> Iterator[Outcome]:
+    """One Outcome per segment of the task, each segment's files written before its Outcome is out.
+    An OutputError (the folder is full or unwritable) stops the video, and the run."""
+    with closing(extract_video(task, networks, settings, decided, stats)) as items:
+        for item in items:
+            try:
+                outcome = outcome_of(item, settings, stats)
+            except OutputError:
+                raise
+            except Exception as err:  # this segment's alone (e.g. a .pose the library cannot build)
+                outcome = Outcome(item.sentence, item.video, FAILED, f'{type(err).__name__}: {err}'.strip()[:500],
+                                  reader=item.reader)
+            yield outcome
+
+
+def outcomes_until_stop(outcomes: Iterator[Outcome]) -> Tuple[List[Outcome], Optional[OutputError]]:
+    """A worker's outcomes of one video, and the OutputError that stopped it, if any: the
+    segments written before it reach the driver's ledger, which then stops the run."""
+    done: List[Outcome] = []
+    try:
+        for outcome in outcomes:
+            done.append(outcome)
+    except OutputError as err:
+        return done, err
+    return done, None
