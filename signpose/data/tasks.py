@@ -10,7 +10,7 @@ from signpose.config import Settings
 from signpose.contract.files import is_done
 from signpose.contract.outcomes import CRASH_LIMIT, CRASHED, SKIPPED, Outcome, crashed_reason
 from signpose.data.manifest import Segment
-from signpose.data.video import VideoError, VideoFinder, VideoInfo, probe
+from signpose.data.video import VIDEO_EXTENSIONS, VideoError, VideoFinder, VideoInfo, probe
 
 # reasons for skipping a segment before any decoding
 OUTPUT_EXISTS = 'output exists'
@@ -117,7 +117,7 @@ def plan_tasks(settings: Settings, segments: List[Segment], ledger: Optional[Dic
         path = paths[video_name]
         info = infos.get(path)
         if path is None:
-            skip(video_segments, VIDEO_MISSING, f'no {video_name}[.mp4|.mkv|.webm|.mov|.avi] in {settings.VIDEO_DIR}')
+            skip(video_segments, VIDEO_MISSING, f'no {video_name}[{"|".join(VIDEO_EXTENSIONS)}] in {settings.VIDEO_DIR}')
         elif isinstance(info, VideoError):
             skip(video_segments, VIDEO_UNREADABLE, str(info))
         elif not low <= info.fps <= high:

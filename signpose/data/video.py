@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -54,13 +54,17 @@ class Timeline:
         return len(self.pts)
 
 
+def video_file_names(video_name: str) -> List[str]:
+    """The file names VIDEO_NAME may have in VIDEO_DIR, in the order they are tried: as given when it
+    already ends in a video extension, then with each usual downloaded extension."""
+    given = [video_name] if Path(video_name).suffix.lower() in VIDEO_EXTENSIONS else []
+    return given + [video_name + ext for ext in VIDEO_EXTENSIONS]
+
+
 def find_video(video_dir, video_name: str) -> Optional[Path]:
     """VIDEO_DIR/VIDEO_NAME, as given or with a usual downloaded extension."""
-    base = Path(video_dir) / video_name
-    if base.suffix.lower() in VIDEO_EXTENSIONS and base.is_file():
-        return base
-    for ext in VIDEO_EXTENSIONS:
-        candidate = base.with_name(base.name + ext)
+    for name in video_file_names(video_name):
+        candidate = Path(video_dir) / name
         if candidate.is_file():
             return candidate
     return None
@@ -81,13 +85,8 @@ class VideoFinder:
     def find(self, video_name: str) -> Optional[Path]:
         if '/' in video_name or os.sep in video_name:
             return find_video(self.video_dir, video_name)  # in a subfolder: not in the listing
-        base = self.video_dir / video_name
-        if base.suffix.lower() in VIDEO_EXTENSIONS and video_name in self.files:
-            return base
-        for ext in VIDEO_EXTENSIONS:
-            if video_name + ext in self.files:
-                return base.with_name(base.name + ext)
-        return None
+        name = next((n for n in video_file_names(video_name) if n in self.files), None)
+        return self.video_dir / name if name is not None else None
 
 
 def have_pyav() -> bool:

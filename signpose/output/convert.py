@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from signpose.config import argument_parser, settings_from_args
-from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.locate import SegmentVideos
+from signpose.data.manifest import ManifestError
 from signpose.data.sampling import frames_per_second
-from signpose.data.video import VideoError, find_video, probe
 from signpose.output.files import load_array
 from signpose.output.ledger import read_ledgers
 from signpose.output.pose_file import array_problem, pose_from_npy, write_pose_atomic
@@ -34,7 +34,7 @@ class FrameSizes:
 
     def __init__(self, settings, width=None, height=None, fps=None):
         self.settings, self.width, self.height, self.fps = settings, width, height, fps
-        self._ledgers, self._manifest, self._videos = {}, None, {}
+        self._ledgers, self._manifest, self.videos = {}, None, SegmentVideos(settings)
 
     def video_name(self, sentence: str, folder: Path):
         if folder not in self._ledgers:
@@ -44,22 +44,15 @@ class FrameSizes:
             return outcome.video
         if self._manifest is None:
             try:
-                segments, _ = read_manifest(self.settings.CSV_FILE)
-                self._manifest = {s.sentence_name: s.video_name for s in segments}
+                self._manifest = {name: s.video_name for name, s in self.videos.segments().items()}
             except ManifestError as err:
                 print(f'note: {err}; videos are found through ledgers only', file=sys.stderr)
                 self._manifest = {}
         return self._manifest.get(sentence)
 
     def video(self, name: str):
-        if name not in self._videos:
-            path = find_video(self.settings.VIDEO_DIR, name)
-            try:
-                self._videos[name] = (probe(path, self.settings.VIDEO_BACKEND), None) if path else \
-                    (None, f'video {name!r} not found in VIDEO_DIR {self.settings.VIDEO_DIR}')
-            except VideoError as err:
-                self._videos[name] = (None, f'video {name!r} cannot be read: {err}')
-        return self._videos[name]
+        located = self.videos.video(name)
+        return located.info, located.problem
 
     def of(self, npy: Path):
         if self.width and self.height:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from signpose.config import argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
-from signpose.data.video import VideoError, find_video, probe, read_timeline
+from signpose.data.locate import SegmentVideos
 from signpose.output.files import load_array
 from signpose.contract.outcomes import FAILED, SKIPPED, WRITTEN
 from signpose.contract.rows import NUM_COCO_WHOLEBODY, channels as row_channels
@@ -116,23 +116,17 @@ def array_stats(array: np.ndarray, settings, check: FileCheck) -> None:
 class ExpectedFrames:
     """T per sentence as the stage computes it; each video is probed once, for its frames' times."""
 
-    def __init__(self, settings, segments):
+    def __init__(self, settings, segments, videos: Optional[SegmentVideos] = None):
         self.settings = settings
         self.segments = {s.sentence_name: s for s in segments}
-        self._videos: Dict[str, Optional[tuple]] = {}
+        self.videos = videos or SegmentVideos(settings)
 
     def video(self, video_name: str) -> Optional[tuple]:
         """(fps, the frames' times for a variable rate or None), or None without a readable video."""
-        if video_name not in self._videos:
-            path = find_video(self.settings.VIDEO_DIR, video_name)
-            try:
-                info = probe(path, self.settings.VIDEO_BACKEND) if path is not None else None
-                timeline = read_timeline(info) if info is not None else None
-                self._videos[video_name] = None if info is None else \
-                    (info.fps, timeline.times if timeline is not None else None)
-            except VideoError:
-                self._videos[video_name] = None
-        return self._videos[video_name]
+        located = self.videos.video(video_name)
+        if located.info is None:
+            return None
+        return located.info.fps, located.timeline.times if located.timeline is not None else None
 
     def of(self, sentence: str) -> Tuple[Optional[int], str]:
         """(expected T or None, how it was found)."""

@@ -15,9 +15,11 @@ import cv2
 import numpy as np
 
 from signpose.config import argument_parser, settings_from_args
-from signpose.data.manifest import ManifestError, read_manifest
+from signpose.data.locate import SegmentVideos
+from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
-from signpose.data.video import VideoError, find_video, probe, read_frames, read_timeline
+from signpose.data.video import read_frames
+from signpose.output.files import load_array
 from signpose.qa.validate import PARTS, part_of
 
 # BGR colours per part, picked to stay apart on skin and on typical studio backgrounds
@@ -134,34 +136,26 @@ def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings, title:
 
 def locate(settings, sentence: str):
     """(segment, rows, video info) of a sentence, or a VizError saying what is missing."""
+    videos = SegmentVideos(settings)
     try:
-        segments, _ = read_manifest(settings.CSV_FILE)
+        segment = videos.segment(sentence)
     except ManifestError as err:
         raise VizError(str(err)) from None
-    segment = next((s for s in segments if s.sentence_name == sentence), None)
     if segment is None:
         raise VizError(f'sentence {sentence!r} is not in the manifest {settings.CSV_FILE}')
     npy = Path(settings.NPY_DIR) / f'{sentence}.npy'
     if not npy.is_file():
         raise VizError(f'no landmarks for {sentence!r}: {npy} does not exist (see the ledger in NPY_DIR)')
     try:
-        rows = np.load(npy, allow_pickle=False)
-    except Exception as err:
-        raise VizError(f'cannot load {npy}: {type(err).__name__}: {err}') from None
-    if not isinstance(rows, np.ndarray):  # an .npz archive under a .npy name
-        rows.close()
-        raise VizError(f'{npy} is an .npz archive, not a .npy array')
+        rows = load_array(npy)
+    except ValueError as err:
+        raise VizError(f'{npy} {err}') from None
     if rows.ndim != 3 or rows.shape[1] != len(settings.COCO_WHOLEBODY_IDX) or rows.shape[2] not in (3, 4):
         raise VizError(f'{npy} has shape {rows.shape}, not (T, {len(settings.COCO_WHOLEBODY_IDX)}, 4 or 3)')
-    video = find_video(settings.VIDEO_DIR, segment.video_name)
-    if video is None:
-        raise VizError(f'video {segment.video_name!r} not found in {settings.VIDEO_DIR}')
-    try:
-        info = probe(video, settings.VIDEO_BACKEND)
-        timeline = read_timeline(info)
-    except VideoError as err:
-        raise VizError(str(err)) from None
-    return segment, np.nan_to_num(rows.astype(np.float32)), info, timeline
+    video = videos.video(segment.video_name)
+    if video.info is None:
+        raise VizError(video.problem)
+    return segment, np.nan_to_num(rows.astype(np.float32)), video.info, video.timeline
 
 
 def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
