@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from signpose.config import DEFAULT_CONFIG, load_settings
+from signpose.config import DEFAULT_CONFIG, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe, read_frames
@@ -101,7 +101,7 @@ class TimedPerFrame:
         return self._timed('pose', self.inner.estimate, frames, boxes)
 
 
-def engine_mode(models, settings, decided, speedups: bool = True):
+def engine_mode(models, settings: Settings, decided, speedups: bool = True):
     """(the engine's networks, a mode's run: (task, settings, stats) -> outcomes) with the calls timed."""
     networks = build_networks(models, settings, decided, speedups, log=print)
     device = models.device
@@ -110,7 +110,7 @@ def engine_mode(models, settings, decided, speedups: bool = True):
     return networks, lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
 
 
-def per_frame_mode(models, settings):
+def per_frame_mode(models, settings: Settings):
     """A mode's run of the design's per-frame loop, its calls timed."""
     per_frame = TimedPerFrame(PerFrameModels(models, settings), FORWARD_STATS)
     return lambda task, s, stats: process_video_per_frame(task, per_frame, s, stats)
@@ -167,7 +167,7 @@ def make_video(path, seconds, fps, width, height):
     writer.release()
 
 
-def seeded_models(settings, folder):
+def seeded_models(settings: Settings, folder):
     """Seeded checkpoints for timing, when the official ones are absent (see calibrate_clutter)."""
     det_cfg = Path(folder) / 'det.py'
     # one box per frame after NMS, so that random weights give one person; the rest of the
@@ -178,7 +178,7 @@ def seeded_models(settings, folder):
     return str(det_cfg), str(det_ckpt), str(pose_ckpt)
 
 
-def calibrate_clutter(models, settings, frame, persons: int, clutter: int) -> None:
+def calibrate_clutter(models, settings: Settings, frame, persons: int, clutter: int) -> None:
     """Give seeded RTMDet the score distribution of a trained detector on signing video.
 
     Random weights score every anchor and class alike. The class biases are shifted so that on
@@ -210,7 +210,7 @@ def calibrate_clutter(models, settings, frame, persons: int, clutter: int) -> No
 FORWARD_STATS = {}  # the forward-pass timer writes here; each mode starts it afresh
 
 
-def run_mode(name, process, device, settings, task, out_dir):
+def run_mode(name, process, device, settings: Settings, task, out_dir):
     """One timed pass of a mode's ``process`` (task, settings, stats) over the task on ``device``."""
     settings = settings.replace(NPY_DIR=str(out_dir))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -323,7 +323,7 @@ def queue_memory_run(job: dict) -> dict:
                 statuses=sorted({o.status for o in outcomes}))
 
 
-def run_queue_memory(args, settings, work: Path) -> None:
+def run_queue_memory(args, settings: Settings, work: Path) -> None:
     """Peak resident memory of one worker at each frame size: the decode queue bounded by
     DECODE_QUEUE_MB against the frame count alone (DECODE_QUEUE frames, the former bound)."""
     from concurrent.futures import ProcessPoolExecutor
@@ -426,7 +426,7 @@ def main():
             run_benchmark(args, settings, device, Path(work))
 
 
-def load_benchmark_models(settings, device, work: Path):
+def load_benchmark_models(settings: Settings, device, work: Path):
     """The official checkpoints when present, else seeded ones; (models, det config, det ckpt, pose ckpt)."""
     real = Path(settings.DET_MODEL_CHECKPOINT).is_file() and Path(settings.POSE_MODEL_CHECKPOINT).is_file()
     if real:
@@ -441,7 +441,7 @@ def load_benchmark_models(settings, device, work: Path):
     return models, real, (det_cfg, det_ckpt, pose_ckpt)
 
 
-def run_host_only(args, settings, work: Path):
+def run_host_only(args, settings: Settings, work: Path):
     """Record the networks' outputs on a few frames, then time the engine with them replayed."""
     models, real, (det_cfg, det_ckpt, pose_ckpt) = load_benchmark_models(settings, 'cpu', work)
     decided = resolve(settings, 'cpu')
@@ -494,7 +494,7 @@ def run_host_only(args, settings, work: Path):
               f'(first {len(reference[0]) if reference else 0} frames) equal: {equal}')
 
 
-def run_benchmark(args, settings, device, work: Path):
+def run_benchmark(args, settings: Settings, device, work: Path):
     models, real, _ = load_benchmark_models(settings, device, work)
     if device.startswith('cuda'):
         nms = "the project's, in torch on the GPU (mmcv-lite)" if is_lite() else "mmcv's compiled op"

@@ -8,6 +8,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from signpose.config import Settings
+
 EPS = 1e-9
 
 
@@ -53,7 +55,7 @@ def sample_frames(fps: float, start: float, end: float, reduce_to: Optional[floa
     return [i for i, keep in zip(frames, ticks[1:] > ticks[:-1]) if keep]
 
 
-def frames_per_second(settings, fps: float) -> float:
+def frames_per_second(settings: Settings, fps: float) -> float:
     """Frames kept per second of a video at ``fps`` (the sampler's rate: REDUCE_FPS_TO, else every
     FRAME_SKIP-th frame)."""
     if settings.REDUCE_FPS_TO:

@@ -16,7 +16,7 @@ Exit status: 0 every file converted or already there, 1 some file could not be c
 import sys
 from pathlib import Path
 
-from signpose.config import argument_parser, settings_from_args
+from signpose.config import Settings, argument_parser, settings_from_args
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
 from signpose.data.sampling import frames_per_second
@@ -32,7 +32,7 @@ class Unconvertible(Exception):
 class FrameSizes:
     """(width, height, fps) for a sentence: from the arguments, or from its video."""
 
-    def __init__(self, settings, width=None, height=None, fps=None):
+    def __init__(self, settings: Settings, width=None, height=None, fps=None):
         self.settings, self.width, self.height, self.fps = settings, width, height, fps
         self._ledgers, self._manifest, self.videos = {}, None, SegmentVideos(settings)
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+from signpose.config import Settings
 from signpose.contract.rows import channels
 from signpose.data.sampling import frames_per_second
 
@@ -98,7 +99,7 @@ def check_writable(folder) -> Optional[OutputError]:
     return None
 
 
-def bytes_needed(tasks, settings) -> int:
+def bytes_needed(tasks, settings: Settings) -> int:
     """About what the tasks' outputs take on disk: frames x keypoints x channels x 4 bytes per
     segment, plus a block, the header and a ledger line per file."""
     row = len(settings.COCO_WHOLEBODY_IDX) * channels(settings.ADD_VISIBLE) * 4
@@ -109,7 +110,7 @@ def bytes_needed(tasks, settings) -> int:
     return total
 
 
-def space_warning(tasks, settings) -> Optional[str]:
+def space_warning(tasks, settings: Settings) -> Optional[str]:
     """A line when the tasks' outputs will not fit in NPY_DIR's free space, else None."""
     needed, free = bytes_needed(tasks, settings), free_bytes(settings.NPY_DIR)
     if free is None or needed <= free:

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from signpose.config import argument_parser, settings_from_args
+from signpose.config import Settings, argument_parser, settings_from_args
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
 from signpose.data.locate import SegmentVideos
@@ -60,7 +60,7 @@ class FileCheck:
         return not self.failures
 
 
-def check_array(array: np.ndarray, settings) -> List[Tuple[str, str]]:
+def check_array(array: np.ndarray, settings: Settings) -> List[Tuple[str, str]]:
     """Contract violations of one loaded array, as (kind, detail); empty when it conforms."""
     keypoints = len(settings.COCO_WHOLEBODY_IDX)
     channels = row_channels(settings.ADD_VISIBLE)
@@ -98,7 +98,7 @@ def check_array(array: np.ndarray, settings) -> List[Tuple[str, str]]:
     return problems
 
 
-def array_stats(array: np.ndarray, settings, check: FileCheck) -> None:
+def array_stats(array: np.ndarray, settings: Settings, check: FileCheck) -> None:
     """Frames without a person (all-zero rows) and visibility sums per part, into ``check``."""
     person = np.any(array != 0, axis=(1, 2))
     check.empty_frames = int((~person).sum())
@@ -116,7 +116,7 @@ def array_stats(array: np.ndarray, settings, check: FileCheck) -> None:
 class ExpectedFrames:
     """T per sentence as the stage computes it; each video is probed once, for its frames' times."""
 
-    def __init__(self, settings, segments, videos: Optional[SegmentVideos] = None):
+    def __init__(self, settings: Settings, segments, videos: Optional[SegmentVideos] = None):
         self.settings = settings
         self.segments = {s.sentence_name: s for s in segments}
         self.videos = videos or SegmentVideos(settings)
@@ -146,7 +146,7 @@ class ExpectedFrames:
         return None, 'no readable video, and FRAME_SKIP sampling needs its fps'
 
 
-def check_file(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
+def check_file(path: Path, settings: Settings, expected: ExpectedFrames, ledger) -> FileCheck:
     check = FileCheck(path.stem)
     try:
         array = load_array(path)
@@ -191,7 +191,7 @@ def table(header, rows, indent='  ', width=110) -> str:
     return '\n'.join(lines)
 
 
-def summarise_files(checks: List[FileCheck], settings, show: int) -> List[str]:
+def summarise_files(checks: List[FileCheck], settings: Settings, show: int) -> List[str]:
     passing = [c for c in checks if c.ok]
     failing = [c for c in checks if not c.ok]
     warned = [c for c in checks if c.warnings]
@@ -225,7 +225,7 @@ def summarise_files(checks: List[FileCheck], settings, show: int) -> List[str]:
     return lines
 
 
-def summarise_ledger(settings, segments, checks: List[FileCheck], show: int) -> List[str]:
+def summarise_ledger(settings: Settings, segments, checks: List[FileCheck], show: int) -> List[str]:
     ledgers = sorted(Path(settings.NPY_DIR).glob('ledger*.jsonl'))
     if not ledgers:
         return ['Ledger: none in NPY_DIR (no run has recorded outcomes here)']
@@ -255,7 +255,7 @@ def summarise_ledger(settings, segments, checks: List[FileCheck], show: int) -> 
     return lines
 
 
-def check_pose_alone(path: Path, settings, expected: ExpectedFrames, ledger) -> FileCheck:
+def check_pose_alone(path: Path, settings: Settings, expected: ExpectedFrames, ledger) -> FileCheck:
     """A .pose without its .npy (OUTPUT_FORMATS = ('pose',)): readable by pose-format, the
     COCO-WholeBody XYZC header, confidence in [0, 1], and the frame count of the segment."""
     from signpose.output.pose_file import POINT_FORMAT, read_pose  # pose-format: optional, as above
@@ -279,7 +279,7 @@ def check_pose_alone(path: Path, settings, expected: ExpectedFrames, ledger) -> 
     return check
 
 
-def validate(settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
+def validate(settings: Settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
     """(exit status, per-file checks, the printed report)."""
     npy_dir = Path(settings.NPY_DIR)
     if not npy_dir.is_dir():

@@ -14,7 +14,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from signpose.config import argument_parser, settings_from_args
+from signpose.config import Settings, argument_parser, settings_from_args
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
@@ -51,7 +51,7 @@ class VizError(RuntimeError):
 class Drawer:
     """Draws rows of the output contract on images of any size (coordinates are normalised)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
         idx = list(settings.COCO_WHOLEBODY_IDX)
         position = {c: p for p, c in enumerate(idx)}
         self.colours = [COLOURS[part_of(c)] for c in idx]
@@ -87,7 +87,7 @@ def label(image: np.ndarray, text: str, corner: str = 'bottom') -> None:
     cv2.putText(image, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thick, cv2.LINE_AA)
 
 
-def legend(width: int, settings) -> np.ndarray:
+def legend(width: int, settings: Settings) -> np.ndarray:
     """A strip naming the colours (and the visibility threshold) for the top of the sheet."""
     strip = np.zeros((28, width, 3), np.uint8)
     x = 6
@@ -100,7 +100,7 @@ def legend(width: int, settings) -> np.ndarray:
     return strip
 
 
-def contact_sheet(tiles: List[np.ndarray], settings) -> np.ndarray:
+def contact_sheet(tiles: List[np.ndarray], settings: Settings) -> np.ndarray:
     """Tiles (all TILE_WIDTH wide) in a grid of at most 4 columns, under the colour legend."""
     tile_h, tile_width = tiles[0].shape[:2]
     rows = math.ceil(len(tiles) / 4)
@@ -112,7 +112,7 @@ def contact_sheet(tiles: List[np.ndarray], settings) -> np.ndarray:
     return np.vstack([legend(grid.shape[1], settings), grid])
 
 
-def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings, title: str) -> None:
+def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings: Settings, title: str) -> None:
     """z of both wrists over time; frames without a person are gaps (NaN), not zeros."""
     from matplotlib.figure import Figure  # Agg canvas: no display, no global pyplot state
     idx = list(settings.COCO_WHOLEBODY_IDX)
@@ -134,7 +134,7 @@ def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings, title:
     fig.savefig(str(path))
 
 
-def locate(settings, sentence: str):
+def locate(settings: Settings, sentence: str):
     """(segment, rows, video info) of a sentence, or a VizError saying what is missing."""
     videos = SegmentVideos(settings)
     try:
@@ -158,7 +158,7 @@ def locate(settings, sentence: str):
     return segment, np.nan_to_num(rows.astype(np.float32)), video.info, video.timeline
 
 
-def visualize(settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
+def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
     segment, rows, info, timeline = locate(settings, sentence)
     frame_times = timeline.times if timeline is not None else None
     indices = sample_frames(info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP,

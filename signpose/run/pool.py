@@ -119,7 +119,7 @@ def _sigint_blocked():
 class Worker:
     """One worker process, and the video it is on."""
 
-    def __init__(self, context, settings, slot: int, serial: int):
+    def __init__(self, context, settings: Settings, slot: int, serial: int):
         self.slot = slot  # its place among MAX_WORKERS (its GPU); a replacement takes the same
         self.serial = serial  # 0 for the first worker started; replacements count on
         self.conn, child = context.Pipe()

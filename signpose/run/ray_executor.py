@@ -38,7 +38,7 @@ class StageActor:
         return os.getpid()
 
 
-def _connect(settings):
+def _connect(settings: Settings):
     try:
         import ray
     except ImportError:
@@ -58,7 +58,7 @@ def gpu_actor_cpus(nodes, actors_per_gpu: int) -> int:
     return max(1, int(min(ratios, default=1) // max(1, actors_per_gpu)))
 
 
-def actor_plan(resources: dict, nodes: list, settings):
+def actor_plan(resources: dict, nodes: list, settings: Settings):
     """(number of actors, their Ray resource options, their settings) for this cluster."""
     gpus = int(resources.get('GPU', 0))
     if gpus and first_device(settings.DEVICE).startswith('cuda'):
@@ -72,7 +72,7 @@ def actor_plan(resources: dict, nodes: list, settings):
     return max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus), settings
 
 
-def run(tasks, settings) -> Iterator[Outcome]:
+def run(tasks, settings: Settings) -> Iterator[Outcome]:
     ray = _connect(settings)
     count, options, settings = actor_plan(ray.cluster_resources(), ray.nodes(), settings)
     count = min(count, len(tasks))
