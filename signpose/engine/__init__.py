@@ -1,1 +1,1 @@
-"""One video through detection and pose into arrays: the engine, its bookkeeping, the reference loop."""
+"""One video through detection and pose into rows: the engine (video.py) and its bookkeeping (segments.py)."""

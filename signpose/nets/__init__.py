@@ -1,1 +1,1 @@
-"""The two networks: loading, devices, batched inference, RTMW3D, precision, speedups, runtimes."""
+"""The two networks: devices (what a worker runs with), loading, the detector and the pose model on batches, RTMW3D, precision, speedups, runtimes."""
