@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from signpose.output.files import atomic_file
+from signpose.common.atomic import atomic_file
 
 FOLDER = 'persons'
 
