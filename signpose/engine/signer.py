@@ -49,6 +49,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from signpose.contract.outcomes import AMBIGUOUS_SIGNER, NO_TRACK
+
 NUM_KEYPOINTS = 133  # COCO-WholeBody
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 5, 6, 11, 12
 LEFT_WRIST, RIGHT_WRIST = 9, 10
@@ -73,8 +75,8 @@ MIN_SCALE = 0.1  # the shoulder width is taken as at least this share of the box
 
 # --- deciding
 AMBIGUOUS_MARGIN = 0.05  # the best two scores closer than this: the segment is skipped
-AMBIGUOUS = 'ambiguous signer'
-TOO_SHORT = 'no person tracked long enough'
+AMBIGUOUS = AMBIGUOUS_SIGNER  # the skip reasons (contract/outcomes.py: final for this rule)
+TOO_SHORT = NO_TRACK
 
 
 @dataclass
