@@ -216,3 +216,16 @@ def test_the_signer_absent_in_some_frames_gives_zero_rows_there(tmp_path):
     rows = np.load(Path(settings.NPY_DIR) / 'a.npy')
     assert outcome.status == 'written' and outcome.selection['missing'] == [[8, 11]]
     assert not rows[8:12].any() and rows[:8].any(axis=(1, 2)).all() and rows[12:].any(axis=(1, 2)).all()
+
+
+def test_which_skips_are_final_in_which_mode_and_the_ledger_line():
+    from signpose.contract.outcomes import MULTIPLE_PERSONS, NO_PERSON, Outcome
+    several = Outcome('a', 'v', 'skipped', MULTIPLE_PERSONS)
+    ambiguous = Outcome('b', 'v', 'skipped', f'{AMBIGUOUS}: the best two persons score 0.5 and 0.49, within 0.05')
+    short = Outcome('c', 'v', 'skipped', f'{TOO_SHORT}: the longest of 2 track(s) is in 3 frame(s)')
+    nobody = Outcome('d', 'v', 'skipped', NO_PERSON)
+    assert [several.is_final(m) for m in ('skip', 'largest', 'signer')] == [True, False, False]
+    assert [ambiguous.is_final(m) for m in ('skip', 'largest', 'signer')] == [False, False, True]
+    assert short.is_final('signer') and not short.is_final('largest') and nobody.is_final('signer')
+    assert 'selection' not in nobody.record()  # the lines of one-person segments are as before
+    assert Outcome('e', 'v', 'written', selection=dict(mode='largest')).record()['selection'] == dict(mode='largest')
