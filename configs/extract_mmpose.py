@@ -56,6 +56,10 @@ ADD_VISIBLE = True   # save (x, y, z, visibility); False: (x, y, z)
 BBOX_THR = 0.3       # a detection of DET_CAT_ID with a higher score is a person
 KPT_THR = 0.3        # for drawing only: saved values are never thresholded
 DET_CAT_ID = 0       # the person class of the detector (0 in COCO)
+MULTI_PERSON = 'skip'  # a segment in which some frame shows more than one person: 'skip' it whole;
+                       # 'largest': keep the largest box of each frame; 'signer': link the boxes into
+                       # tracks and keep the person whose hands move the most (a heuristic on the
+                       # model's keypoints, recorded in the ledger: docs/running.md)
 DEVICE = 'cuda:0'    # falls back to 'cpu' with a warning when CUDA is not available. With MAX_WORKERS > 1
                      # on several GPUs, worker i uses GPU i mod n; a list (['cuda:0', 'cuda:2']) is cycled
 

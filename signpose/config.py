@@ -22,6 +22,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpo
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 EXECUTORS = ('local', 'inline', 'ray')
 OUTPUT_FORMATS = ('npy', 'pose')
+MULTI_PERSON_MODES = ('skip', 'largest', 'signer')  # engine/signer.py's MODES
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Settings:
     BBOX_THR: float
     KPT_THR: float
     DET_CAT_ID: int
+    MULTI_PERSON: str
     DEVICE: Union[str, Tuple[str, ...]]
     # engine
     DET_BATCH_SIZE: Optional[int]
@@ -187,6 +189,8 @@ def value_problems(s: Settings) -> List[str]:
         (s.POSE_BATCH_SIZE is None or s.POSE_BATCH_SIZE >= 1, f'POSE_BATCH_SIZE must be at least 1 or None, not {s.POSE_BATCH_SIZE}'),
         (s.DECODE_QUEUE >= 1, f'DECODE_QUEUE must be at least 1, not {s.DECODE_QUEUE}'),
         (s.DECODE_QUEUE_MB >= 1, f'DECODE_QUEUE_MB must be at least 1, not {s.DECODE_QUEUE_MB}'),
+        (s.MULTI_PERSON in MULTI_PERSON_MODES,
+         f"MULTI_PERSON must be 'skip', 'largest' or 'signer', not {s.MULTI_PERSON!r}"),
         (s.PRECISION in PRECISIONS, f"PRECISION must be 'fp32', 'fp16' (CUDA) or 'bf16', not {s.PRECISION!r}"),
         (all(0 <= i < NUM_COCO_WHOLEBODY for i in s.COCO_WHOLEBODY_IDX) and s.COCO_WHOLEBODY_IDX,
          f'COCO_WHOLEBODY_IDX must list keypoints in [0, {NUM_COCO_WHOLEBODY})'),

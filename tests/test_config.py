@@ -58,3 +58,21 @@ def test_one_place_decides_device_threads_and_batch_sizes():
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.device = 'cuda:0'
     assert resolve(s.replace(POSE_BATCH_SIZE=7, HOST_THREADS=True)).pose_batch_size == 7
+
+
+def test_multi_person_is_one_of_its_modes():
+    from signpose.config import MULTI_PERSON_MODES
+    from signpose.engine.signer import MODES
+    assert load_settings().MULTI_PERSON == 'skip' and MULTI_PERSON_MODES == MODES
+    assert value_problems(load_settings().replace(MULTI_PERSON='signer')) == []
+    problems = value_problems(load_settings().replace(MULTI_PERSON='biggest'))
+    assert problems == ["MULTI_PERSON must be 'skip', 'largest' or 'signer', not 'biggest'"]
+
+
+def test_the_script_refuses_an_unknown_multi_person_mode_with_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, SCRIPT, '--cfg-options', 'MULTI_PERSON=everyone',
+                             f'NPY_DIR={tmp_path}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr
+    assert all(mode in errors[0] for mode in ("'skip'", "'largest'", "'signer'", "'everyone'"))
+    assert not list(tmp_path.iterdir())

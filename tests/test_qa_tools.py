@@ -224,3 +224,42 @@ def test_visualize_errors_are_one_line_with_status_2(good_run, capsys, sentence,
     status = visualize_mod.main([*cfg(good_run), sentence])  # the name may follow --cfg-options
     err = capsys.readouterr().err
     assert status == 2 and message in err and err.startswith('ERROR: ') and err.count('\n') == 1
+
+
+# ------------------------------------------------------------------ MULTI_PERSON's persons file
+def test_draw_persons_greys_the_others_and_colours_the_kept_one():
+    image = np.zeros((120, 160, 3), np.uint8)
+    visualize_mod.draw_persons(image, [[10, 10, 60, 110], [90, 10, 150, 110]], 1)
+    assert tuple(image[10, 30]) == visualize_mod.OTHER_PERSON  # the other's top edge
+    assert tuple(image[10, 120]) == visualize_mod.KEPT_PERSON  # the kept one's
+    small = np.zeros((60, 80, 3), np.uint8)
+    visualize_mod.draw_persons(small, [[10, 10, 60, 110], [90, 10, 150, 110]], None, factor=0.5)
+    assert tuple(small[5, 60]) == visualize_mod.OTHER_PERSON and not (small == visualize_mod.KEPT_PERSON).all(-1).any()
+
+
+def test_visualize_draws_the_persons_file_of_a_multi_person_segment(tmp_path):
+    import json
+
+    from signpose.output.persons import persons_path, read_persons, write_persons_atomic
+    settings = make_run(tmp_path, bad=False)
+    boxes = [[[8, 8, 60, 112], [90, 8, 152, 112]]] * 24
+    record = dict(mode='signer', frames=24, boxes=boxes, chosen=[1] * 20 + [None] * 4,
+                  selection=dict(mode='signer', tracks=2, score=0.8123, runner_up=0.4012))
+    path = persons_path(settings.NPY_DIR, 'good_b')
+    write_persons_atomic(path, record)
+    assert read_persons(path) == json.loads(json.dumps(record)) and not list(path.parent.glob('.*'))
+    out = tmp_path / 'viz'
+    paths = visualize_mod.visualize(settings, 'good_b', out, sheet_frames=4)
+    sheet = cv2.imread(str(paths[1]))
+    kept = (sheet == visualize_mod.KEPT_PERSON).all(-1)
+    other = (np.abs(sheet.astype(int) - visualize_mod.OTHER_PERSON).sum(-1) == 0)
+    assert kept.sum() > 200 and other.sum() > 200  # both boxes on the tiles
+    tile_h = round(SIZE[1] * visualize_mod.TILE_WIDTH / SIZE[0])
+    assert sheet.shape[0] == 28 + 22 + tile_h  # the legend, the persons' line, 4 tiles in a row
+    cap = cv2.VideoCapture(str(paths[0]))
+    ok, frame = cap.read()
+    magenta = np.abs(frame.astype(int) - visualize_mod.KEPT_PERSON).sum(-1) < 150
+    assert ok and magenta[:, 85:].sum() > 50 and magenta[:, :70].sum() == 0
+    # a segment without a persons file is drawn as before; a broken one is a warning, not a stop
+    path.write_text('{')
+    assert visualize_mod.visualize(settings, 'good_b', out, sheet_frames=4)

@@ -28,6 +28,7 @@ from signpose.benchmarks.replay import NetworkRecorder, host_side_rate, replay_n
 from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
 from signpose.common.timing import timed
 from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
+from signpose.nets.detector import Persons
 from signpose.nets.inference import Networks, build_networks
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
 from signpose.nets.mmcv_lite import is_lite
@@ -108,6 +109,39 @@ def engine_mode(models, settings: Settings, decided, speedups: bool = True):
     timed_networks = Networks(TimedNetwork(networks.detector, FORWARD_STATS, 'detect', device),
                               TimedNetwork(networks.estimator, FORWARD_STATS, 'pose', device))
     return networks, lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
+
+
+class SeveralPersons:
+    """The engine's detector, then each person it found repeated ``n`` times side by side (the
+    copies shifted by a box width, clipped to the frame): the detector's cost as it is, ``n``
+    persons per frame for MULTI_PERSON's cost."""
+
+    def __init__(self, detector, n: int, width: int):
+        self.detector, self.n, self.width = detector, n, width
+
+    def prepare(self, frame):
+        return self.detector.prepare(frame)
+
+    def __call__(self, data):
+        found = []
+        for persons in self.detector(data):
+            boxes = [persons.boxes]
+            for k in range(1, self.n):
+                shifted = persons.boxes.copy()
+                step = (shifted[:, 2] - shifted[:, 0]) * k
+                shifted[:, [0, 2]] = np.clip(shifted[:, [0, 2]] + step[:, None], 0, self.width)
+                boxes.append(shifted)
+            found.append(Persons(np.concatenate(boxes), np.tile(persons.scores, self.n)))
+        return found
+
+
+def several_persons_mode(models, settings: Settings, decided, n: int, width: int):
+    """A mode's run of the engine with ``settings``' MULTI_PERSON and ``n`` persons in every frame."""
+    networks = build_networks(models, settings, decided, log=print)
+    device = models.device
+    timed_networks = Networks(TimedNetwork(SeveralPersons(networks.detector, n, width), FORWARD_STATS, 'detect', device),
+                              TimedNetwork(networks.estimator, FORWARD_STATS, 'pose', device))
+    return lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
 
 
 def per_frame_mode(models, settings: Settings):
@@ -401,6 +435,11 @@ def main():
                         help='seeded weights only: non-person candidates above score_thr per frame (default 3000)')
     parser.add_argument('--persons', type=int, default=20,
                         help='seeded weights only: person candidates above BBOX_THR per frame (default 20)')
+    parser.add_argument('--several', type=int, nargs='*', default=[], metavar='N',
+                        help='also time the engine with MULTI_PERSON (--multi-person) and N persons in every frame '
+                             '(each person found repeated N times side by side), e.g. --several 1 2 3')
+    parser.add_argument('--multi-person', default='signer', choices=['largest', 'signer'],
+                        help="--several: the MULTI_PERSON mode (default 'signer')")
     parser.add_argument('--queue-memory', action='store_true',
                         help='instead: peak RSS with the decode queue bounded in bytes against frames only')
     parser.add_argument('--queue-sizes', nargs='+', default=QUEUE_SIZES, help='--queue-memory: frame sizes')
@@ -552,6 +591,10 @@ def run_benchmark(args, settings: Settings, device, work: Path):
         reduced = settings.replace(PRECISION=precision)
         modes.append((f'engine ({precision})', engine_mode(models, reduced, resolve(reduced, device))[1], reduced))
     modes += runtime_modes
+    for n in args.several:  # MULTI_PERSON's cost: n persons in every frame ('signer' poses each)
+        mode = settings.replace(MULTI_PERSON=args.multi_person)
+        modes.append((f'engine, {args.multi_person}, {n} person{"s" if n > 1 else ""}',
+                      several_persons_mode(models, mode, decided, n, info.width), mode))
 
     # warm-up: first calls allocate memory and pick kernels (cuDNN per batch shape and precision),
     # so every mode runs once, untimed, on a segment that fills its batches

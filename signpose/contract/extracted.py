@@ -45,6 +45,10 @@ class Extracted:
     width: int
     height: int
     fps: float  # frames per second of the rows
+    # MULTI_PERSON 'largest' / 'signer', a segment where some frame had several persons: the
+    # ledger's record of the choice, and the persons file (every box per frame, the one kept)
+    selection: Optional[dict] = None
+    persons: Optional[dict] = None
 
     @property
     def frames(self) -> int:

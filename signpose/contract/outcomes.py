@@ -4,13 +4,16 @@ Its reasons are the stage's vocabulary: planning, the engine, the writer, the ex
 ledger all use these names, so a reason is spelled, and judged final or not, in one place.
 """
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 WRITTEN, SKIPPED, FAILED = 'written', 'skipped', 'failed'
 # skip reasons that are final: a rerun does not decode these segments again
 MULTIPLE_PERSONS = 'multiple persons detected'
 NO_PERSON = 'no person detected'
 FINAL_SKIPS = (MULTIPLE_PERSONS, NO_PERSON)
+# MULTI_PERSON = 'signer''s skips (each reason goes on after a colon: the scores, the lengths)
+AMBIGUOUS_SIGNER = 'ambiguous signer'
+NO_TRACK = 'no person tracked long enough'
 
 # a video the stage itself died on in CRASH_LIMIT runs is skipped (RETRY_CRASHED tries it again)
 CRASH_LIMIT = 2
@@ -27,9 +30,32 @@ class Outcome:
     frames: int = 0
     path: str = ''
     reader: str = ''  # the decoder that read the video and its codec, e.g. 'pyav av1'
+    # MULTI_PERSON 'largest' / 'signer': how the segment's person was chosen (engine/signer.py's
+    # Selection.audit); None for segments of one person, and in ledgers written before it
+    selection: Optional[dict] = None
 
-    def is_final(self) -> bool:
-        return self.status == WRITTEN or (self.status == SKIPPED and self.reason in FINAL_SKIPS)
+    def is_final(self, multi_person: str = 'skip') -> bool:
+        """Whether a rerun with MULTI_PERSON = ``multi_person`` leaves the segment as it is: one
+        skipped for several persons is processed again in another mode, and one the signer rule
+        skipped is final for that rule only."""
+        if self.status == WRITTEN:
+            return True
+        if self.status != SKIPPED:
+            return False
+        kind = self.reason.split(':')[0]
+        if kind == MULTIPLE_PERSONS:
+            return multi_person == 'skip'
+        if kind in (AMBIGUOUS_SIGNER, NO_TRACK):
+            return multi_person == 'signer'
+        return self.reason in FINAL_SKIPS
+
+    def record(self) -> dict:
+        """The ledger line's fields: ``selection`` only where there is one (the lines of segments
+        of one person are as they always were)."""
+        fields = dict(vars(self))
+        if fields['selection'] is None:
+            del fields['selection']
+        return fields
 
 
 def failures(segments, reason: str, reader: str = '') -> List[Outcome]:

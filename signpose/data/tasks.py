@@ -92,7 +92,7 @@ def plan_tasks(settings: Settings, segments: List[Segment], ledger: Optional[Dic
         previous = ledger.get(seg.sentence_name)
         if is_done(settings.NPY_DIR, seg.sentence_name, settings.OUTPUT_FORMATS, outputs):
             counts[OUTPUT_EXISTS] += 1
-        elif previous is not None and previous.is_final() and previous.status != 'written':
+        elif previous is not None and previous.is_final(settings.MULTI_PERSON) and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1
         elif seg.duration < settings.MIN_SEGMENT_SECONDS:
             skip([seg], TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')

@@ -3,7 +3,8 @@ frame showed, and when a segment is finished; then what it came to: an Outcome (
 arrays to be written (contract/extracted.py).
 
 A segment is finished when it saw several persons (skipped whole), or when every one of its frames
-has been read and each frame read has its answer (no person, or a pose row).
+has been read and each frame read has its answer (no person, or a pose row; with MULTI_PERSON =
+'signer', the poses of all its persons: engine/choosing.py).
 """
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from signpose.data.manifest import Segment
 from signpose.data.sampling import frames_per_second, sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
+from signpose.engine.choosing import Candidates, decide, fill_rows
 
 
 @dataclass
@@ -33,6 +35,7 @@ class SegmentState:
     multiple: bool = False
     done: bool = False
     keypoints: Optional[Keypoints] = None  # all 133 in pixels, kept for a .pose file
+    candidates: Optional[Candidates] = None  # every frame's persons (MULTI_PERSON 'largest', 'signer')
 
 
 def record_pose(state: SegmentState, index: int, row: np.ndarray, pose) -> None:
@@ -52,7 +55,10 @@ def plan_segments(task: VideoTask, settings: Settings, timeline: Optional[Timeli
         indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP, times)
         rows = empty_rows(len(indices), len(settings.COCO_WHOLEBODY_IDX), settings.ADD_VISIBLE)
         keypoints = Keypoints.empty(len(indices)) if 'pose' in settings.OUTPUT_FORMATS else None
-        states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}, keypoints=keypoints))
+        mode = settings.MULTI_PERSON
+        candidates = Candidates(len(indices), keep_poses=mode == 'signer') if mode != 'skip' else None
+        states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}, keypoints=keypoints,
+                                   candidates=candidates))
     return states
 
 
@@ -96,7 +102,22 @@ class SegmentBook:
         """One person in frame ``index``: its .npy row, and ``pose`` (xy, z, scores) for a .pose file."""
         for s in self.open_targets(index):
             record_pose(s, index, row, pose)
+            if s.candidates is not None and s.candidates.poses:
+                s.candidates.posed(s.position[index], 0, pose)
             s.resolved += 1
+
+    def found(self, index: int, boxes: np.ndarray, scores: np.ndarray) -> None:
+        """MULTI_PERSON 'largest' / 'signer': the persons' boxes in frame ``index``, kept per segment."""
+        for s in self.open_targets(index):
+            if s.candidates is not None:
+                s.candidates.found(s.position[index], boxes, scores)
+
+    def candidate_pose(self, index: int, slot: int, pose) -> None:
+        """'signer': the pose of box ``slot`` of a frame with several persons; the frame is
+        answered when all of its boxes have theirs (the rows wait for the segment's close)."""
+        for s in self.open_targets(index):
+            if s.candidates.posed(s.position[index], slot, pose):
+                s.resolved += 1
 
     def finished(self, next_index: float) -> Iterator[SegmentState]:
         """Segments that can be closed now that every frame before ``next_index`` has been read
@@ -124,12 +145,24 @@ def close_segment(state: SegmentState, task: VideoTask, settings: Settings) -> U
         return Outcome(**base, status=SKIPPED, reason='no frame sampled in the segment')
     if state.delivered == 0:
         return Outcome(**base, status=SKIPPED, reason=f'no frames: the video ends before {seg.start:.2f} s')
+    fps = frames_per_second(settings, task.info.fps)
+    selection = decide(settings.MULTI_PERSON, state.candidates, state.delivered, task.info.width,
+                       task.info.height, fps) if state.candidates is not None else None
+    chosen = {}
+    if selection is not None:  # some frame had several persons (MULTI_PERSON 'largest' / 'signer')
+        chosen = dict(selection=selection.audit(), persons=selection.boxes_record())
+        if selection.skipped:
+            return Outcome(**base, status=SKIPPED, reason=selection.reason, frames=state.delivered,
+                           selection=chosen['selection'])
+        if selection.mode == 'signer':
+            state.persons = fill_rows(state, selection, task.info.width, task.info.height, settings)
     if not state.persons:
-        return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered)
+        return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered,
+                       selection=chosen.get('selection'))
     frames = state.delivered
     keypoints = state.keypoints.first(frames) if state.keypoints is not None else None
     return Extracted(**base, rows=state.rows[:frames], keypoints=keypoints, sampled=len(state.indices),
-                     width=task.info.width, height=task.info.height, fps=frames_per_second(settings, task.info.fps))
+                     width=task.info.width, height=task.info.height, fps=fps, **chosen)
 
 
 def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:

@@ -11,6 +11,10 @@ DET_BATCH_SIZE frames, POSE_BATCH_SIZE crops and one small array per open segmen
 segments' length and the frames' size. With HOST_THREADS (by default on CUDA) the decode thread
 also runs the detector's test pipeline on each frame, and the pose crops are cut in a thread of
 their own as soon as a person is found, while the networks run.
+
+MULTI_PERSON (engine/choosing.py): 'skip' skips a segment at its first frame of several persons;
+'largest' poses the largest box of such a frame as the single person; 'signer' poses every box
+of such a frame, in the same pose batches, and the segment's close decides whose rows it keeps.
 """
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, List, Optional, Tuple, Union
@@ -25,6 +29,7 @@ from signpose.contract.rows import pose_row
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
 from signpose.engine.segments import SegmentBook, SegmentState, close_segment, failed_outcomes, plan_segments
+from signpose.engine.signer import largest_box
 from signpose.nets.detector import Persons
 from signpose.nets.devices import Decided
 from signpose.nets.inference import Networks
@@ -62,7 +67,10 @@ class VideoPass:
         self.task, self.networks, self.settings, self.decided, self.stats = task, networks, settings, decided, stats
         self.book = SegmentBook(states)
         self.det_batch: List[Frame] = []
-        self.pose_batch: List[Tuple[int, Future]] = []  # (frame index, its crop being prepared)
+        # (frame index, slot: None for the frame's one person, else which of its several ('signer'),
+        # the crop being prepared)
+        self.pose_batch: List[Tuple[int, Optional[int], Future]] = []
+        self.mode = settings.MULTI_PERSON
         # On a GPU the host prepares frames and crops in other threads while the networks run; on the
         # CPU the networks use every core, and threads beside them only slow them down (measured)
         self.crops = ThreadPoolExecutor(1, thread_name_prefix='crops') if decided.host_threads else None
@@ -98,16 +106,28 @@ class VideoPass:
         self.det_batch.clear()
 
     def persons_found(self, index: int, frame: np.ndarray, persons: Persons) -> None:
-        """Several persons skip the frame's segments whole; none leaves a zero row; one person's
-        crop is prepared and joins the pose batch (run when full)."""
-        if len(persons) > 1:
+        """Several persons skip the frame's segments whole (MULTI_PERSON 'skip'; 'largest' poses the
+        largest, 'signer' every one); none leaves a zero row; one person's crop is prepared and
+        joins the pose batch (run when full)."""
+        if self.mode != 'skip' and len(persons):
+            self.book.found(index, persons.boxes, persons.scores)
+        if len(persons) > 1 and self.mode == 'skip':
             self.book.several_persons(index)
         elif len(persons) == 0:
             self.book.no_person(index)
         elif self.book.open_targets(index):
-            self.pose_batch.append((index, self.prepare_crop(frame, persons.boxes[0])))
-            if len(self.pose_batch) >= self.decided.pose_batch_size:
-                self.pose()
+            if len(persons) == 1:
+                self.queue_crop(index, None, frame, persons.boxes[0])
+            elif self.mode == 'largest':
+                self.queue_crop(index, None, frame, persons.boxes[largest_box(persons.boxes)])
+            else:  # 'signer': every person, the segment's close decides
+                for slot, box in enumerate(persons.boxes):
+                    self.queue_crop(index, slot, frame, box)
+
+    def queue_crop(self, index: int, slot: Optional[int], frame: np.ndarray, box: np.ndarray) -> None:
+        self.pose_batch.append((index, slot, self.prepare_crop(frame, box)))
+        if len(self.pose_batch) >= self.decided.pose_batch_size:
+            self.pose()
 
     def prepare_crop(self, frame: np.ndarray, box: np.ndarray) -> Future:
         """The top-down crop of one person, in the crops thread (HOST_THREADS) or here and now."""
@@ -123,8 +143,11 @@ class VideoPass:
         if not self.pose_batch:
             return
         info, s = self.task.info, self.settings
-        results = self.networks.estimator([crop.result() for _, crop in self.pose_batch])
-        for (index, _), (xy, z, scores) in zip(self.pose_batch, results):
+        results = self.networks.estimator([crop.result() for *_, crop in self.pose_batch])
+        for (index, slot, _), (xy, z, scores) in zip(self.pose_batch, results):
+            if slot is not None:  # 'signer': one of several persons; the segment's close decides
+                self.book.candidate_pose(index, slot, (xy, z, scores))
+                continue
             with timed(self.stats, 'post-process'):
                 row = pose_row(xy, z, scores, info.width, info.height, s.COCO_WHOLEBODY_IDX, s.ADD_VISIBLE)
             self.book.pose(index, row, (xy, z, scores))

@@ -123,7 +123,7 @@ class Ledger:
 
     def _append(self, outcomes: List[Outcome]) -> None:
         stamp = time.time()
-        self._write([dict(vars(o), time=stamp) for o in outcomes])
+        self._write([dict(o.record(), time=stamp) for o in outcomes])
         self.known.update((o.sentence, o) for o in outcomes)
 
     def _write(self, records: List[dict]) -> None:

@@ -12,6 +12,7 @@ from signpose.contract.extracted import Extracted
 from signpose.contract.files import is_done, segment_files
 from signpose.contract.outcomes import FAILED, WRITTEN, Outcome
 from signpose.output.files import save_npy_atomic
+from signpose.output.persons import persons_path, write_persons_atomic
 from signpose.output.storage import OutputError, stops_the_run
 
 
@@ -23,8 +24,11 @@ def outcome_of(item: Union[Outcome, Extracted], settings: Settings, stats: Optio
         return item
     base = dict(sentence=item.sentence, video=item.video, reader=item.reader)
     paths = segment_files(settings.NPY_DIR, item.sentence, settings.OUTPUT_FORMATS)
+    files = dict(paths)
+    if item.persons is not None:  # first: the outputs mark the segment done, its persons file is there by then
+        files = {'persons': persons_path(settings.NPY_DIR, item.sentence), **paths}
     with timed(stats, 'write'):
-        for fmt, path in paths.items():
+        for fmt, path in files.items():
             try:
                 with stops_the_run(path):
                     write_file(fmt, path, item)
@@ -33,7 +37,8 @@ def outcome_of(item: Union[Outcome, Extracted], settings: Settings, stats: Optio
             except OSError as err:
                 return Outcome(**base, status=FAILED, reason=write_error(err, path))
     note = '' if item.frames == item.sampled else f'video ended early: {item.frames} of {item.sampled} frames'
-    return Outcome(**base, status=WRITTEN, reason=note, frames=item.frames, path=str(next(iter(paths.values()))))
+    return Outcome(**base, status=WRITTEN, reason=note, frames=item.frames, path=str(next(iter(paths.values()))),
+                   selection=item.selection)
 
 
 def write_error(err: OSError, path) -> str:
@@ -43,7 +48,10 @@ def write_error(err: OSError, path) -> str:
 
 
 def write_file(fmt: str, path, item: Extracted) -> None:
-    """One file of a segment: the (T, 85, C) .npy or the 133-point .pose."""
+    """One file of a segment: the (T, 85, C) .npy, the 133-point .pose, or the persons file."""
+    if fmt == 'persons':
+        write_persons_atomic(path, item.persons)
+        return
     if fmt == 'npy':
         save_npy_atomic(path, item.rows)
         return

@@ -5,6 +5,11 @@ The frames are those the stage sampled (same manifest row, same sampler), so row
     {SENTENCE}.mp4          every sampled frame with its landmarks
     {SENTENCE}_sheet.png    a contact sheet of evenly spaced frames, labelled with frame and time
     {SENTENCE}_wrist_z.png  root-relative depth of both wrists over time
+
+A segment decided by MULTI_PERSON = 'largest' or 'signer' has a persons file
+(NPY_DIR/persons/{SENTENCE}.json, output/persons.py): on the video and the sheet every other
+person's box is drawn in grey and the kept person's in colour, so the choice can be checked at a
+glance; the sheet's legend gives the mode and the scores.
 """
 import math
 import sys
@@ -20,6 +25,7 @@ from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
 from signpose.data.video import read_frames
 from signpose.output.files import load_array
+from signpose.output.persons import persons_path, read_persons
 from signpose.qa.validate import PARTS, part_of
 
 # BGR colours per part, picked to stay apart on skin and on typical studio backgrounds
@@ -27,6 +33,8 @@ COLOURS = {'body': (0, 200, 255), 'face': (235, 235, 235), 'left hand': (60, 220
            'right hand': (255, 110, 40)}
 LEFT_WRIST, RIGHT_WRIST = 91, 112  # COCO-WholeBody indices of the hand roots
 TILE_WIDTH = 360  # px, a contact-sheet frame
+OTHER_PERSON = (150, 150, 150)  # BGR: the boxes of the persons not kept (MULTI_PERSON)
+KEPT_PERSON = (255, 0, 255)  # BGR magenta: the box of the person whose landmarks were saved
 
 
 def hand_pairs(wrist: int) -> List[Tuple[int, int]]:
@@ -76,6 +84,32 @@ class Drawer:
         return image
 
 
+def draw_persons(image: np.ndarray, boxes, chosen, factor: float = 1.0) -> np.ndarray:
+    """The persons of one frame (a persons file's ``boxes`` and ``chosen``, in pixels of the video
+    frame, times ``factor`` for a resized image): the others in grey, the kept one in colour."""
+    h, w = image.shape[:2]
+    thick = max(1, round(min(w, h) / 240))
+    order = [i for i in range(len(boxes)) if i != chosen] + ([chosen] if chosen is not None else [])
+    for i in order:  # the kept box last: on top
+        x1, y1, x2, y2 = (int(round(v * factor)) for v in boxes[i])
+        kept = i == chosen
+        cv2.rectangle(image, (x1, y1), (x2, y2), KEPT_PERSON if kept else OTHER_PERSON,
+                      2 * thick if kept else thick, cv2.LINE_8)
+    return image
+
+
+def persons_note(record: dict) -> str:
+    """One line for the sheet: the mode and, for 'signer', the scores of the choice."""
+    audit = record.get('selection') or {}
+    note = f"MULTI_PERSON {record.get('mode', '?')}: kept person in magenta, others grey"
+    if audit.get('score') is not None:
+        note += f"; score {audit['score']:.3f}"
+        if audit.get('runner_up') is not None:
+            note += f", runner-up {audit['runner_up']:.3f}"
+        note += f" ({audit.get('tracks', '?')} tracks)"
+    return note
+
+
 def label(image: np.ndarray, text: str, corner: str = 'bottom') -> None:
     """White text on a dark band, sized to the image."""
     h, w = image.shape[:2]
@@ -100,8 +134,9 @@ def legend(width: int, settings: Settings) -> np.ndarray:
     return strip
 
 
-def contact_sheet(tiles: List[np.ndarray], settings: Settings) -> np.ndarray:
-    """Tiles (all TILE_WIDTH wide) in a grid of at most 4 columns, under the colour legend."""
+def contact_sheet(tiles: List[np.ndarray], settings: Settings, note: str = '') -> np.ndarray:
+    """Tiles (all TILE_WIDTH wide) in a grid of at most 4 columns, under the colour legend (and
+    ``note``, a line about the persons, when there is one)."""
     tile_h, tile_width = tiles[0].shape[:2]
     rows = math.ceil(len(tiles) / 4)
     cols = math.ceil(len(tiles) / rows)  # balanced: 6 frames are 3 x 2, not 4 + 2
@@ -109,7 +144,12 @@ def contact_sheet(tiles: List[np.ndarray], settings: Settings) -> np.ndarray:
     for i, tile in enumerate(tiles):
         r, c = divmod(i, cols)
         grid[r * tile_h:(r + 1) * tile_h, c * tile_width:(c + 1) * tile_width] = tile
-    return np.vstack([legend(grid.shape[1], settings), grid])
+    strips = [legend(grid.shape[1], settings)]
+    if note:
+        strip = np.zeros((22, grid.shape[1], 3), np.uint8)
+        cv2.putText(strip, note, (6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+        strips.append(strip)
+    return np.vstack(strips + [grid])
 
 
 def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings: Settings, title: str) -> None:
@@ -179,6 +219,19 @@ def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int
         raise VizError(f'OpenCV cannot write {paths[0]}')
     on_sheet = set(np.linspace(0, len(indices) - 1, max(1, min(sheet_frames, len(indices)))).round().astype(int))
     drawer, tiles, written = Drawer(settings), [], 0
+    try:
+        persons = read_persons(persons_path(settings.NPY_DIR, sentence))
+    except ValueError as err:
+        print(f'WARNING: {err}; the persons\' boxes are not drawn', file=sys.stderr)
+        persons = None
+    if persons is not None and len(persons['boxes']) < len(indices):
+        print(f"WARNING: the persons file has {len(persons['boxes'])} frames, the .npy {len(indices)}",
+              file=sys.stderr)
+
+    def boxes_of(i):
+        if persons is None or i >= len(persons['boxes']):
+            return [], None
+        return persons['boxes'][i], persons['chosen'][i]
 
     def time_of(index):
         return float(frame_times[index]) if frame_times is not None else index / info.fps
@@ -188,10 +241,11 @@ def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int
             if i in on_sheet:  # drawn after resizing, so thin lines survive a 4K -> 360 px reduction
                 tile = cv2.resize(frame, (TILE_WIDTH, max(1, round(info.height * TILE_WIDTH / info.width))),
                                   interpolation=cv2.INTER_AREA)
+                draw_persons(tile, *boxes_of(i), factor=TILE_WIDTH / info.width)
                 drawer.draw(tile, rows[i])
                 label(tile, f'frame {index}  {time_of(index):.2f} s  (row {i})')
                 tiles.append(tile)
-            writer.write(drawer.draw(frame, rows[i]))
+            writer.write(drawer.draw(draw_persons(frame, *boxes_of(i)), rows[i]))
             written += 1
     finally:
         writer.release()
@@ -199,7 +253,7 @@ def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int
         print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
     if not tiles:
         raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
-    cv2.imwrite(str(paths[1]), contact_sheet(tiles, settings))
+    cv2.imwrite(str(paths[1]), contact_sheet(tiles, settings, persons_note(persons) if persons else ''))
     times = np.asarray([time_of(i) for i in indices], dtype=float)
     wrist_plot(paths[2], rows[:len(times)], times, settings, sentence)
     return paths
