@@ -56,6 +56,7 @@ def process_video_per_frame(task: VideoTask, models: PerFrameModels, settings: S
             for index, frame in timed_items(read_frames(task.info, state.indices, timeline), stats, 'decode'):
                 state.delivered += 1
                 persons = models.detect([frame])[0]
+                state.person_scores.append(persons.scores)
                 if len(persons) > 1:
                     state.multiple = True
                     break

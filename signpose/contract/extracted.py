@@ -49,6 +49,7 @@ class Extracted:
     # ledger's record of the choice, and the persons file (every box per frame, the one kept)
     selection: Optional[dict] = None
     persons: Optional[dict] = None
+    quality: Optional[dict] = None  # engine/quality.py's measures, for the ledger
 
     @property
     def frames(self) -> int:

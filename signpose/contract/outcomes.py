@@ -33,6 +33,9 @@ class Outcome:
     # MULTI_PERSON 'largest' / 'signer': how the segment's person was chosen (engine/signer.py's
     # Selection.audit); None for segments of one person, and in ledgers written before it
     selection: Optional[dict] = None
+    # the segment's quality measures (engine/quality.py); None for skips before any frame, and in
+    # ledgers written before them
+    quality: Optional[dict] = None
 
     def is_final(self, multi_person: str = 'skip') -> bool:
         """Whether a rerun with MULTI_PERSON = ``multi_person`` leaves the segment as it is: one
@@ -53,8 +56,9 @@ class Outcome:
         """The ledger line's fields: ``selection`` only where there is one (the lines of segments
         of one person are as they always were)."""
         fields = dict(vars(self))
-        if fields['selection'] is None:
-            del fields['selection']
+        for optional in ('selection', 'quality'):
+            if fields[optional] is None:
+                del fields[optional]
         return fields
 
 

@@ -21,6 +21,7 @@ from signpose.data.sampling import frames_per_second, sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
 from signpose.engine.choosing import Candidates, decide, fill_rows
+from signpose.engine.quality import segment_quality
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SegmentState:
     done: bool = False
     keypoints: Optional[Keypoints] = None  # all 133 in pixels, kept for a .pose file
     candidates: Optional[Candidates] = None  # every frame's persons (MULTI_PERSON 'largest', 'signer')
+    person_scores: List[Optional[np.ndarray]] = field(default_factory=list)  # per frame read: its persons' scores
 
 
 def record_pose(state: SegmentState, index: int, row: np.ndarray, pose) -> None:
@@ -90,6 +92,11 @@ class SegmentBook:
             s.delivered += 1
         return bool(self.open_targets(index))
 
+    def detected(self, index: int, scores: np.ndarray) -> None:
+        """The detector's person scores in frame ``index`` (above BBOX_THR), for the segments' quality."""
+        for s in self.open_targets(index):
+            s.person_scores.append(scores)
+
     def several_persons(self, index: int) -> None:
         for s in self.open_targets(index):
             s.multiple = True
@@ -139,8 +146,8 @@ def close_segment(state: SegmentState, task: VideoTask, settings: Settings) -> U
     state.done = True
     seg = state.segment
     base = dict(sentence=seg.sentence_name, video=seg.video_name, reader=task.reader)
-    if state.multiple:
-        return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS)
+    if state.multiple:  # its quality as far as it got: the frames read, the scores that decided it
+        return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS, quality=quality_of(state, settings))
     if not state.indices:
         return Outcome(**base, status=SKIPPED, reason='no frame sampled in the segment')
     if state.delivered == 0:
@@ -153,16 +160,23 @@ def close_segment(state: SegmentState, task: VideoTask, settings: Settings) -> U
         chosen = dict(selection=selection.audit(), persons=selection.boxes_record())
         if selection.skipped:
             return Outcome(**base, status=SKIPPED, reason=selection.reason, frames=state.delivered,
-                           selection=chosen['selection'])
+                           selection=chosen['selection'], quality=quality_of(state, settings))
         if selection.mode == 'signer':
             state.persons = fill_rows(state, selection, task.info.width, task.info.height, settings)
     if not state.persons:
         return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered,
-                       selection=chosen.get('selection'))
+                       selection=chosen.get('selection'), quality=quality_of(state, settings))
     frames = state.delivered
     keypoints = state.keypoints.first(frames) if state.keypoints is not None else None
     return Extracted(**base, rows=state.rows[:frames], keypoints=keypoints, sampled=len(state.indices),
-                     width=task.info.width, height=task.info.height, fps=fps, **chosen)
+                     width=task.info.width, height=task.info.height, fps=fps, quality=quality_of(state, settings),
+                     **chosen)
+
+
+def quality_of(state: SegmentState, settings: Settings) -> dict:
+    """The segment's quality measures (engine/quality.py) over the frames read so far."""
+    return segment_quality(state.rows[:state.delivered], settings.COCO_WHOLEBODY_IDX, settings.KPT_THR,
+                           state.person_scores, settings.BBOX_THR)
 
 
 def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:

@@ -109,6 +109,7 @@ class VideoPass:
         """Several persons skip the frame's segments whole (MULTI_PERSON 'skip'; 'largest' poses the
         largest, 'signer' every one); none leaves a zero row; one person's crop is prepared and
         joins the pose batch (run when full)."""
+        self.book.detected(index, persons.scores)
         if self.mode != 'skip' and len(persons):
             self.book.found(index, persons.boxes, persons.scores)
         if len(persons) > 1 and self.mode == 'skip':

@@ -45,6 +45,7 @@ def read_ledger_state(npy_dir) -> Tuple[Dict[str, Outcome], Dict[str, int]]:
         for line, record in enumerate(ledger_records(file)):
             try:
                 stamp = record.pop('time', 0.0)
+                record.pop('run', None)  # which run wrote it: the report's, not the plan's concern
                 if 'event' in record:
                     events[record['video']].append((stamp, number, line, record['event']))
                     continue
@@ -92,9 +93,10 @@ def ledger_records(file) -> Iterator[dict]:
 class Ledger:
     """Append-only JSON-lines record of outcomes; one writer per file (the driver of a shard)."""
 
-    def __init__(self, path, known: Optional[Dict[str, Outcome]] = None):
+    def __init__(self, path, known: Optional[Dict[str, Outcome]] = None, run: str = ''):
         self.path = Path(path)
         self.known = dict(known or {})
+        self.run = run  # the run record's id (output/provenance.py): every line names it
 
     def record(self, outcome: Outcome) -> None:
         """Record one outcome now (one write and fsync): a final outcome is never lost to a kill."""
@@ -119,12 +121,17 @@ class Ledger:
 
     def video(self, event: str, video: str) -> None:
         """Record that the work on ``video`` started, ended or stopped (one write and fsync)."""
-        self._write([dict(event=event, video=video, time=time.time())])
+        self._write([self._stamped(dict(event=event, video=video, time=time.time()))])
 
     def _append(self, outcomes: List[Outcome]) -> None:
         stamp = time.time()
-        self._write([dict(o.record(), time=stamp) for o in outcomes])
+        self._write([self._stamped(dict(o.record(), time=stamp)) for o in outcomes])
         self.known.update((o.sentence, o) for o in outcomes)
+
+    def _stamped(self, record: dict) -> dict:
+        if self.run:
+            record['run'] = self.run
+        return record
 
     def _write(self, records: List[dict]) -> None:
         data = ''.join(_ENCODER.encode(record) + '\n' for record in records).encode('utf-8')

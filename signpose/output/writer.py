@@ -38,7 +38,7 @@ def outcome_of(item: Union[Outcome, Extracted], settings: Settings, stats: Optio
                 return Outcome(**base, status=FAILED, reason=write_error(err, path))
     note = '' if item.frames == item.sampled else f'video ended early: {item.frames} of {item.sampled} frames'
     return Outcome(**base, status=WRITTEN, reason=note, frames=item.frames, path=str(next(iter(paths.values()))),
-                   selection=item.selection)
+                   selection=item.selection, quality=item.quality)
 
 
 def write_error(err: OSError, path) -> str:

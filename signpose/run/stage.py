@@ -19,7 +19,8 @@ from signpose.nets.inference import load_networks
 from signpose.nets.loading import SetupError, quiet_library_warnings
 from signpose.nets.mmcv_lite import MissingOpError
 from signpose.output.ledger import ENDED, STARTED, STOPPED, Ledger, ledger_path, read_ledger_state
-from signpose.output.storage import OutputError, check_writable, space_warning
+from signpose.output.provenance import start_run
+from signpose.output.storage import OutputError, check_writable, output_error, space_warning
 from signpose.run import pool, ray_executor
 from signpose.run.checks import problems as setup_problems
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
@@ -84,7 +85,7 @@ def outcomes_of(tasks, settings: Settings) -> Iterator:
     return EXECUTORS[settings.EXECUTOR](tasks, settings)
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, config_file=None) -> int:
     print_settings(settings)
     problems = setup_problems(settings)
     if problems:
@@ -94,11 +95,30 @@ def run(settings: Settings) -> int:
     unwritable = check_writable(settings.NPY_DIR)
     if unwritable:
         return stop_for(unwritable)
+    try:  # the run's record (output/provenance.py), before any work; completed at the end
+        record = start_run(settings, resolve(settings, warn=False), config_file)
+    except OSError as err:
+        return stop_for(output_error(err, Path(settings.NPY_DIR) / 'runs' / 'run.json')
+                        or OutputError(settings.NPY_DIR, err.errno or 0, str(err)))
+    counts_seen: dict = {}
+    status = EXIT_FIX
+    try:
+        status = run_recorded(settings, record.run_id, counts_seen)
+        return status
+    finally:
+        with suppress(OSError):
+            record.finish(counts_seen, status)
+
+
+def run_recorded(settings: Settings, run_id: str, counts_seen: dict) -> int:
+    """The run after its record is written: plan, the executor, the summary (``counts_seen``
+    receives the counts, for the record)."""
     with collector_paused():
-        planned = plan(settings)
+        planned = plan(settings, run_id)
     if isinstance(planned, int):
         return planned
     tasks, counts, ledger = planned
+    counts_seen.update(planned=dict(counts))
     warning = space_warning(tasks, settings)
     if warning:
         print(f'WARNING: {warning}', file=sys.stderr, flush=True)
@@ -116,6 +136,7 @@ def run(settings: Settings) -> int:
             stopped = err
         except KeyboardInterrupt:
             interrupted = True
+    counts_seen.update(dict(summary), seconds=round(time.time() - started, 3))
     print_summary(settings, ledger, counts, summary, time.time() - started, interrupted, stopped)
     if stopped is not None:
         return stop_for(stopped)
@@ -137,7 +158,7 @@ def collector_paused():
             gc.enable()
 
 
-def plan(settings: Settings):
+def plan(settings: Settings, run_id: str = ''):
     """Manifest, shard, ledger and videos -> (tasks, skip counts, ledger), or an exit status."""
     try:
         segments, bad_rows = read_manifest(settings.CSV_FILE)
@@ -151,7 +172,7 @@ def plan(settings: Settings):
         print(f'  ... and {len(bad_rows) - 20} more')
     segments = select_shard(segments, settings.NUM_SHARDS, settings.SHARD_INDEX)  # checked: config.value_problems
     known, crashes = read_ledger_state(settings.NPY_DIR)
-    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS), known=known)
+    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS), known=known, run=run_id)
     tasks, skipped, counts = plan_tasks(settings, segments, ledger.known, crashes=crashes)
     try:
         ledger.record_all(skipped)
@@ -256,4 +277,4 @@ def main(argv=None) -> int:
     quiet_library_warnings()
     parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
     args = parser.parse_args(argv)
-    return run(settings_from_args(args))
+    return run(settings_from_args(args), args.config)

@@ -1,0 +1,105 @@
+"""The run record (signpose/output/provenance.py): hashes, their cache, one record per run."""
+import hashlib
+import json
+import subprocess
+
+import pytest
+
+from signpose.config import load_settings
+from signpose.output import provenance
+from signpose.output.provenance import HashCache, config_entry, read_run_records, start_run
+
+
+def sha256sum(path) -> str:
+    return subprocess.run(['sha256sum', str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+
+
+@pytest.fixture
+def settings(tmp_path):
+    (tmp_path / 'ckpt').mkdir()
+    det, pose = tmp_path / 'ckpt' / 'det.pth', tmp_path / 'ckpt' / 'pose.pth'
+    det.write_bytes(b'detector weights' * 1000)
+    pose.write_bytes(bytes(range(256)) * 5000)
+    return load_settings().replace(NPY_DIR=str(tmp_path / 'npy'), DET_MODEL_CHECKPOINT=str(det),
+                                   POSE_MODEL_CHECKPOINT=str(pose))
+
+
+def test_hashes_equal_sha256sum_and_hashlib(settings, tmp_path):
+    run = start_run(settings)
+    for kind, key in (('detector', 'DET'), ('pose', 'POSE')):
+        path = getattr(settings, f'{key}_MODEL_CHECKPOINT')
+        entry = run.record['checkpoints'][kind]
+        assert entry['sha256'] == sha256sum(path) == hashlib.sha256(open(path, 'rb').read()).hexdigest()
+        assert entry['file'] == path.rsplit('/', 1)[-1]
+    configs = run.record['configs']
+    assert configs['pose']['sha256'] == sha256sum(settings.POSE_MODEL_CONFIG)
+    assert configs['detector']['sha256'] == sha256sum(settings.DET_MODEL_CONFIG)
+
+
+def test_config_bases_are_hashed_too(tmp_path):
+    (tmp_path / 'base.py').write_text('x = 1\n')
+    (tmp_path / 'child.py').write_text("_base_ = ['./base.py']\ny = 2\n")
+    entry = config_entry(tmp_path / 'child.py')
+    assert entry['sha256'] == sha256sum(tmp_path / 'child.py')
+    assert [b['sha256'] for b in entry['bases']] == [sha256sum(tmp_path / 'base.py')]
+
+
+def test_the_cache_hashes_a_file_once_until_it_changes(tmp_path):
+    data = tmp_path / 'weights.pth'
+    data.write_bytes(b'a' * 100_000)
+    calls = []
+
+    def counting(path):
+        calls.append(path)
+        return provenance.sha256_file(path)
+
+    cache_file = tmp_path / 'cache.json'
+    first = HashCache(cache_file, counting).sha256(data)
+    again = HashCache(cache_file, counting).sha256(data)  # a new process: read from the file
+    assert first == again == sha256sum(data) and len(calls) == 1
+    data.write_bytes(b'b' * 100_001)  # size and mtime change
+    assert HashCache(cache_file, counting).sha256(data) == sha256sum(data) and len(calls) == 2
+    cache_file.write_text('{ cut')  # a damaged cache: hashed again, not an error
+    assert HashCache(cache_file, counting).sha256(data) == sha256sum(data) and len(calls) == 3
+
+
+def test_a_rerun_reuses_the_checkpoint_hashes(settings, monkeypatch):
+    start_run(settings)
+    calls = []
+    monkeypatch.setattr(provenance, 'sha256_file', lambda path, *a: calls.append(str(path)) or 'x')
+    second = start_run(settings)
+    assert not [c for c in calls if c.endswith('.pth')]  # configs are small and read each time
+    assert second.record['checkpoints']['pose']['sha256'] != 'x'
+
+
+def test_two_runs_two_records_completed_at_the_end(settings, tmp_path):
+    one = start_run(settings, argv=['stage'])
+    two = start_run(settings.replace(NUM_SHARDS=2, SHARD_INDEX=1), argv=['stage'])
+    assert one.run_id != two.run_id and one.path != two.path
+    assert not json.loads(one.path.read_text())['complete']
+    one.finish(dict(processed=3, frames=72), exit_status=0)
+    written = json.loads(one.path.read_text())
+    assert written['complete'] and written['counts'] == dict(processed=3, frames=72)
+    assert written['exit_status'] == 0 and written['end'] and written['seconds'] >= 0
+    records = list(read_run_records(settings.NPY_DIR))
+    assert [r['run'] for r in records] == sorted([one.run_id, two.run_id])
+    assert {r['shard']['index'] for r in records} == {0, 1}
+    versions = records[0]['versions']
+    for name in ('python', 'torch', 'numpy', 'mmdet', 'mmpose', 'cv2', 'signpose'):
+        assert versions.get(name), name
+    assert 'torch.cuda' in versions and records[0]['device']['name']
+    assert not list((tmp_path / 'npy' / 'runs').glob('.*.tmp'))
+
+
+def test_an_earlier_record_is_never_overwritten(settings):
+    first = start_run(settings, now=1_800_000_000.0)
+    before = first.path.read_bytes()
+    second = start_run(settings, now=1_800_000_000.0)  # same millisecond, host and pid
+    assert second.path != first.path and first.path.read_bytes() == before
+
+
+def test_an_unreadable_record_is_reported_not_raised(settings):
+    start_run(settings)
+    (provenance.runs_dir(settings.NPY_DIR) / 'zz-cut.json').write_text('{"run": "cut')
+    records = list(read_run_records(settings.NPY_DIR))
+    assert records[-1]['run'] == 'zz-cut' and 'error' in records[-1]
