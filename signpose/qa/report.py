@@ -14,6 +14,7 @@ import csv
 import html
 import json
 import math
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -230,9 +231,12 @@ def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) ->
     kinds = Counter(kind_of(r) for r in records)
     with_quality = [r for r in records if isinstance(r.get('quality'), dict)]
     written = [r for r in records if r.get('status') == WRITTEN]
-    # by name in the folder reported on (the ledger's paths may be those of a folder since moved)
-    missing = [r['sentence'] for r in written if not any((npy_dir / f"{r['sentence']}.{fmt}").is_file()
-                                                         for fmt in FORMATS)]
+    # by name in one listing of the folder reported on (the ledger's paths may be those of a folder
+    # since moved; a stat per segment costs seconds at YouTube-ASL scale)
+    present = {entry.name for entry in os.scandir(npy_dir) if entry.is_file()}
+    missing = [r['sentence'] for r in written
+               if not any(f"{r['sentence']}.{fmt}" in present for fmt in FORMATS)]
+    gone = set(missing)
     values: Dict[str, List[float]] = {key: [] for key in HISTOGRAMS}
     for r in with_quality:
         q = r['quality']
@@ -241,7 +245,7 @@ def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) ->
             if isinstance(v, (int, float)) and math.isfinite(v):
                 values[key].append(float(v))
     ranked = sorted((r for r in with_quality if r.get('status') == WRITTEN and quality_score(r['quality']) is not None
-                     and r['sentence'] not in missing), key=lambda r: quality_score(r['quality']))
+                     and r['sentence'] not in gone), key=lambda r: quality_score(r['quality']))
     worst, best = ranked[:show], ranked[::-1][:show]
     out_dir = out.parent
     videos, drawer = SegmentVideos(settings), Drawer(settings)
