@@ -152,7 +152,7 @@ def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(data, first_
     with small_filesystem(mount):
         npy = mount / 'npy'
         npy.mkdir()
-        filler = leave_free(mount, 40 * 1024)  # the ledger and one or two segments
+        filler = leave_free(mount, 56 * 1024)  # the run record, the ledger and one or two segments
         args = options(data, npy, MAX_WORKERS=workers)
         result = run_stage(args)
         out = result.stdout + result.stderr

@@ -209,9 +209,10 @@ def write_json_atomic(path, value, exclusive: bool = False) -> None:
     link it to ``path``, which fails with FileExistsError when ``path`` exists: never overwritten)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(value, indent=1, ensure_ascii=False) + '\n').encode('utf-8')
+    data = (json.dumps(value, ensure_ascii=False, separators=(',', ':')) + '\n').encode('utf-8')
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # readable by the others who use the folder, as the outputs are
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

@@ -20,7 +20,7 @@ from signpose.nets.loading import SetupError, quiet_library_warnings
 from signpose.nets.mmcv_lite import MissingOpError
 from signpose.output.ledger import ENDED, STARTED, STOPPED, Ledger, ledger_path, read_ledger_state
 from signpose.output.provenance import start_run
-from signpose.output.storage import OutputError, check_writable, output_error, space_warning
+from signpose.output.storage import OutputError, check_writable, space_warning
 from signpose.run import pool, ray_executor
 from signpose.run.checks import problems as setup_problems
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
@@ -97,17 +97,19 @@ def run(settings: Settings, config_file=None) -> int:
         return stop_for(unwritable)
     try:  # the run's record (output/provenance.py), before any work; completed at the end
         record = start_run(settings, resolve(settings, warn=False), config_file)
-    except OSError as err:
-        return stop_for(output_error(err, Path(settings.NPY_DIR) / 'runs' / 'run.json')
-                        or OutputError(settings.NPY_DIR, err.errno or 0, str(err)))
+    except OSError as err:  # a full folder: the ledger's first write stops the run with its one line
+        print(f'WARNING: the run record cannot be written in {settings.NPY_DIR}/runs ({err.strerror or err})',
+              file=sys.stderr, flush=True)
+        record = None
     counts_seen: dict = {}
     status = EXIT_FIX
     try:
-        status = run_recorded(settings, record.run_id, counts_seen)
+        status = run_recorded(settings, record.run_id if record else '', counts_seen)
         return status
     finally:
-        with suppress(OSError):
-            record.finish(counts_seen, status)
+        if record is not None:
+            with suppress(OSError):
+                record.finish(counts_seen, status)
 
 
 def run_recorded(settings: Settings, run_id: str, counts_seen: dict) -> int:
