@@ -26,8 +26,9 @@ def longest_name_bytes(sentence_name: str) -> int:
 
 
 @contextmanager
-def atomic_file(path, suffix: str = None):
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+def atomic_file(path, suffix: str = None, exclusive: bool = False):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path`` (or,
+    ``exclusive``, link it to ``path``: FileExistsError when ``path`` exists, never overwritten).
 
     A reader (or a rerun) sees either no file or the whole file, never a partial one; on any
     error or interruption the temporary file is removed.
@@ -40,7 +41,11 @@ def atomic_file(path, suffix: str = None):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

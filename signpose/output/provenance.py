@@ -19,12 +19,12 @@ import os
 import platform
 import socket
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
+from signpose.common.atomic import atomic_file
 from signpose.config import Settings
 from signpose.nets.devices import Decided, resolve
 
@@ -210,24 +210,8 @@ def write_json_atomic(path, value, exclusive: bool = False) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(value, ensure_ascii=False, separators=(',', ':')) + '\n').encode('utf-8')
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # readable by the others who use the folder, as the outputs are
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if exclusive:
-            os.link(tmp, path)
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_file(path, suffix='.tmp', exclusive=exclusive) as f:
+        f.write(data)
 
 
 class RunRecord:
