@@ -10,7 +10,7 @@ Exit status: 0 done, 1 some segment failed, 2 something to fix first, 3 out of s
 """
 import sys
 
-from signpose.run.stage import main
+from signpose.cli.extract import main
 
 if __name__ == '__main__':
     sys.exit(main())

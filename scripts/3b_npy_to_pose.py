@@ -7,7 +7,7 @@ The options and what a converted file holds: signpose/output/convert.py and docs
 """
 import sys
 
-from signpose.output.convert import main
+from signpose.cli.npy_to_pose import main
 
 if __name__ == '__main__':
     sys.exit(main())

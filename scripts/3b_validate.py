@@ -10,7 +10,7 @@ Exit status: 0 all files pass, 1 some file breaks the contract, 2 the check cann
 """
 import sys
 
-from signpose.qa.validate import main
+from signpose.cli.validate import main
 
 if __name__ == '__main__':
     sys.exit(main())

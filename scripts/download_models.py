@@ -8,7 +8,7 @@ Each file is checked against the SHA-256 prefix in its official name and written
 """
 import sys
 
-from signpose.nets.download import main
+from signpose.cli.download import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -86,7 +86,7 @@ import signpose  # noqa: F401  (first: mmcv-lite's NMS is the project's)
 import cv2, numpy, torch, mmcv, mmdet, mmengine, mmpose, av, xtcocotools.mask  # noqa: F401
 from mmcv.ops import nms
 import mmdet.apis, mmpose.apis  # noqa: F401
-from signpose.nets.mmcv_lite import is_lite
+from signpose.install.mmcv_lite import is_lite
 gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU visible'
 print(f'    python {".".join(map(str, __import__("sys").version_info[:3]))}  torch {torch.__version__} ({gpu})  '
       f'numpy {numpy.__version__}  cv2 {cv2.__version__}  av {av.__version__}')

@@ -1,30 +1,46 @@
-"""Stage 3b of the sign-language preprocessing pipeline: video segments -> 3D whole-body landmarks.
+"""signpose: 3D whole-body landmarks (RTMDet + RTMW3D) from sign-language video, as a library and as
+stage 3b of a preprocessing pipeline.
+
+    import signpose
+    extractor = signpose.Extractor(device='cpu')
+    landmarks = extractor.segment('video.mp4', 12.0, 15.5)  # (T, 85, 4) float32
 
 The data flows manifest -> tasks -> frames -> detection -> pose -> rows -> files, through layers
 that only import downwards (docs/architecture.md; tests/test_layers.py):
 
-    contract/   the row of a frame (85, C), a segment's files and whether it is done, its Outcome,
-                a finished segment's arrays; common/: atomic writes, timings
-    config.py   configs/extract_mmpose.py (+ --cfg-options) -> one frozen, typed Settings
-    data/       manifest (caption rows), shards (Slurm arrays), tasks (segments grouped by video,
-                what is done skipped), sampling (which frames), video (decoding once per video),
-                locate (a sentence's video, for the tools)
-    nets/       devices (resolve -> what a worker runs with), loading, detector, pose, inference (both,
-                composed), rtmw3d/ (RTMW3D for mmpose), precision, speedups (exact rewrites), runtimes
-                (ONNX Runtime / OpenVINO), mmcv_lite + mmcv_ext (NMS for mmcv-lite), download
-    engine/     video (one video through both networks, as named steps), segments (the bookkeeping)
-    output/     writer (a finished segment -> files), files, pose_file, ledger, storage (full or
-                unwritable folders), convert
-    run/        stage (the command), checks, work (engine + writer per video), pool (worker processes,
-                1..n), events, ray_executor, progress
-    qa/         validate and visualize the output
-    benchmarks/ speed of the engine, decoding and start-up; the seeded weights and the per-frame
-                reference loop, for tests and benchmarks only
+    contract/      the row of a frame (85, C), a segment's files, its Outcome, a finished segment's arrays
+    common/        atomic writes, timings, SetupError
+    install/       what makes the stack whole: mmcv-lite's NMS (mmcv_lite, mmcv_ext), safe checkpoint
+                   loading, downloads
+    config.py      configs/extract_mmpose.py -> Settings -> the options of each layer (Options)
+    data/          manifest, shards, tasks (per video), sampling, video (decoding once), locate
+    speed/         precision, exact speed-ups, the ONNX Runtime / OpenVINO backends
+    nets/          devices (what a worker runs with), loading, detector, pose, inference, rtmw3d/
+    engine/        one video through both networks (video), the bookkeeping (segments), MULTI_PERSON
+    output/        writer, files, pose_file, ledger, persons, storage, provenance, convert
+    api.py         Extractor: the library, and the one way a worker is built
+    run/           stage (the command's run), checks, work, pool, ray_executor, events, progress
+    qa/            validate, visualize, report
+    trajectories/  smoothing and gap filling after the stage, on the files
+    cli/           the console commands
 """
-
-# mmcv-lite has no compiled ops: the stage's NMS stands in for mmcv._ext before anything imports
-# mmcv.ops (the stage, pool workers and Ray actors all import this package first). A compiled mmcv
-# is left alone. Nothing is imported here until mmcv.ops is.
-from signpose.nets import mmcv_lite as _mmcv_lite  # noqa: E402
+# mmcv-lite has no compiled ops: the project's NMS stands in for mmcv._ext before anything imports
+# mmcv.ops. A compiled mmcv is left alone. Nothing heavy is imported here: the API below is
+# loaded on first use, so this import (also made at interpreter start-up by setup.sh's .pth hook)
+# stays cheap.
+from signpose.install import mmcv_lite as _mmcv_lite
 
 _mmcv_lite.install()
+
+_API = ('Extractor', 'Person', 'SegmentResult', 'SegmentSkipped', 'SettingsError', 'SetupError', 'VideoError')
+__all__ = list(_API) + ['smooth_folder']
+
+
+def __getattr__(name):
+    if name in _API:
+        from signpose import api
+        return getattr(api, name)
+    if name == 'smooth_folder':
+        from signpose.trajectories import smooth_folder
+        return smooth_folder
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

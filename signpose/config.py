@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple, Union
 
 from mmengine.config import Config, DictAction
 
-from signpose.contract.rows import NUM_COCO_WHOLEBODY
+from signpose.contract.rows import NUM_COCO_WHOLEBODY, channels
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'extract_mmpose.py'
 
@@ -77,6 +77,154 @@ class Settings:
 
     def replace(self, **changes) -> 'Settings':
         return dataclasses.replace(self, **changes)
+
+
+# ------------------------------------------------------------------ the settings narrowed per layer
+# Each layer takes only the options it uses: data/ a Sampling and an Output, engine/ an Engine,
+# output/ an Output, nets/ Models and Compute. ``Options.of(settings)`` makes them all, once, at
+# the edge (the command, the API); nothing below config.py and run/ sees the whole Settings.
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames of which segments: data/ (tasks, sampling) and engine/segments."""
+    fps: Optional[float]  # REDUCE_FPS_TO: keep about this many frames per second; None: every frame_skip-th
+    frame_skip: int  # FRAME_SKIP
+    accept_fps: Tuple[float, float]  # ACCEPT_VIDEO_FPS_WITHIN
+    min_seconds: float  # MIN_SEGMENT_SECONDS
+    max_seconds: float  # MAX_SEGMENT_SECONDS
+    video_backend: str  # VIDEO_BACKEND
+
+    def rate(self, video_fps: float) -> float:
+        """Frames kept per second of a video at ``video_fps`` (REDUCE_FPS_TO, else every FRAME_SKIP-th)."""
+        if self.fps:
+            return min(float(self.fps), video_fps)
+        return video_fps / max(1, int(self.frame_skip))
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What one frame's row of the .npy holds: (len(keypoints), 4 or 3)."""
+    keypoints: Tuple[int, ...]  # COCO_WHOLEBODY_IDX
+    visibility: bool  # ADD_VISIBLE
+
+    @property
+    def channels(self) -> int:
+        return channels(self.visibility)
+
+
+@dataclass(frozen=True)
+class PersonRules:
+    """Whose rows a frame with persons gives (MULTI_PERSON) and the thresholds the quality measures use."""
+    multi_person: str  # MULTI_PERSON: 'skip', 'largest' or 'signer'
+    bbox_thr: float  # BBOX_THR
+    kpt_thr: float  # KPT_THR
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and what the stage writes: output/, and data/tasks (what is done)."""
+    folder: str  # NPY_DIR
+    formats: Tuple[str, ...]  # OUTPUT_FORMATS
+    rows: Rows
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the engine (engine/) needs for one video's segments."""
+    sampling: Sampling
+    rows: Rows
+    persons: PersonRules
+    keep_keypoints: bool  # all 133 keypoints in pixels kept per frame (for a .pose file)
+    queue_frames: int  # DECODE_QUEUE
+    queue_mb: int  # DECODE_QUEUE_MB
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    config: str
+    checkpoint: str
+    link: str  # where the checkpoint is downloaded from when it is missing
+
+
+@dataclass(frozen=True)
+class Models:
+    """The two networks' files and the detector's person class and threshold: nets/."""
+    detector: ModelFiles
+    pose: ModelFiles
+    det_cat_id: int  # DET_CAT_ID
+    bbox_thr: float  # BBOX_THR
+
+
+def first_device(device) -> str:
+    """DEVICE, or the first of a DEVICE list."""
+    return str(device[0]) if isinstance(device, (list, tuple)) else str(device)
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where and how the networks run, as configured (``None``: decide for me); nets/devices.resolve
+    turns it into what one worker runs with."""
+    device: Union[str, Tuple[str, ...]]  # DEVICE
+    cpu_threads: Optional[int]  # CPU_THREADS
+    workers: int  # MAX_WORKERS
+    det_batch_size: Optional[int]  # DET_BATCH_SIZE
+    pose_batch_size: Optional[int]  # POSE_BATCH_SIZE
+    host_threads: Optional[bool]  # HOST_THREADS
+    precision: str  # PRECISION
+    backend: str  # BACKEND
+    runtime_cache: str  # RUNTIME_CACHE
+
+    @property
+    def first_device(self) -> str:
+        return first_device(self.device)
+
+    def replace(self, **changes) -> 'Compute':
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How the work is spread: run/ (executors, shards, the crashed videos)."""
+    executor: str  # EXECUTOR
+    workers: int  # MAX_WORKERS
+    ray_address: Optional[str]  # RAY_ADDRESS
+    num_shards: int  # NUM_SHARDS
+    shard_index: int  # SHARD_INDEX
+    retry_crashed: bool  # RETRY_CRASHED
+
+
+@dataclass(frozen=True)
+class Options:
+    """The settings narrowed per layer (see above), made once by ``Options.of``."""
+    manifest: str  # CSV_FILE
+    video_dir: str  # VIDEO_DIR
+    sampling: Sampling
+    engine: Engine
+    output: Output
+    models: Models
+    compute: Compute
+    execution: Execution
+
+    @classmethod
+    def of(cls, settings: 'Settings') -> 'Options':
+        s = settings
+        sampling = Sampling(s.REDUCE_FPS_TO, s.FRAME_SKIP, s.ACCEPT_VIDEO_FPS_WITHIN, s.MIN_SEGMENT_SECONDS,
+                            s.MAX_SEGMENT_SECONDS, s.VIDEO_BACKEND)
+        rows = Rows(tuple(s.COCO_WHOLEBODY_IDX), s.ADD_VISIBLE)
+        persons = PersonRules(s.MULTI_PERSON, s.BBOX_THR, s.KPT_THR)
+        return cls(
+            manifest=s.CSV_FILE, video_dir=s.VIDEO_DIR, sampling=sampling,
+            engine=Engine(sampling, rows, persons, 'pose' in s.OUTPUT_FORMATS, s.DECODE_QUEUE, s.DECODE_QUEUE_MB),
+            output=Output(s.NPY_DIR, tuple(s.OUTPUT_FORMATS), rows),
+            models=Models(ModelFiles(s.DET_MODEL_CONFIG, s.DET_MODEL_CHECKPOINT, s.DET_MODEL_CHECKPOINT_LINK),
+                          ModelFiles(s.POSE_MODEL_CONFIG, s.POSE_MODEL_CHECKPOINT, s.POSE_MODEL_CHECKPOINT_LINK),
+                          s.DET_CAT_ID, s.BBOX_THR),
+            compute=Compute(s.DEVICE, s.CPU_THREADS, s.MAX_WORKERS, s.DET_BATCH_SIZE, s.POSE_BATCH_SIZE,
+                            s.HOST_THREADS, s.PRECISION, s.BACKEND, s.RUNTIME_CACHE),
+            execution=Execution(s.EXECUTOR, s.MAX_WORKERS, s.RAY_ADDRESS, s.NUM_SHARDS, s.SHARD_INDEX,
+                                s.RETRY_CRASHED),
+        )
 
 
 FIELDS = {f.name: f.type for f in dataclasses.fields(Settings)}

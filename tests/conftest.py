@@ -148,7 +148,7 @@ MANIFEST_ROWS = [f'{v}\t{s}\t{a}\t{b}' for s, (v, a, b) in GOOD.items()] + [
 
 @pytest.fixture(scope='session')
 def data(tmp_path_factory):
-    from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+    from tests.support.seeded_weights import make_seeded_checkpoint
     d = tmp_path_factory.mktemp('e2e')
     (d / 'videos').mkdir()
     for name, fps, frames in VIDEOS:
@@ -182,7 +182,7 @@ def run_stage(args, **kwargs):
 def seeded_models(folder, device: str = 'cpu'):
     """Seeded RTMDet-nano (one box per frame) and RTMW3D-L, loaded through the stage's own code."""
     from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
-    from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+    from tests.support.seeded_weights import make_seeded_checkpoint
     folder = Path(folder)
     (folder / 'det.py').write_text(f"_base_ = {RTMDET_NANO_PERSON!r}\n"
                                    "model = dict(bbox_head=dict(exp_on_reg=True), test_cfg=dict(max_per_img=1))\n")

@@ -17,9 +17,9 @@ import torch
 from conftest import FIXTURES, RTMW3D_L
 from test_runtimes import _pose_batch, _runtime
 
-from signpose.nets import runtimes
+from signpose.speed import runtimes
 from signpose.nets.loading import load_pose_model
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from tests.support.seeded_weights import make_seeded_checkpoint
 
 AXES = ('simcc_x', 'simcc_y', 'simcc_z')
 

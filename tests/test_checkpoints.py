@@ -10,9 +10,9 @@ import pytest
 import torch
 from conftest import RTMDET_NANO_PERSON, RTMW3D_L
 
-from signpose.nets.checkpoints import PICKLED_MULTIARRAY, UntrustedCheckpointError, install_safe_checkpoint_loader, \
+from signpose.install.checkpoints import PICKLED_MULTIARRAY, UntrustedCheckpointError, install_safe_checkpoint_loader, \
     load_checkpoint_file, trust
-from signpose.benchmarks.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
+from tests.support.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
 NUMPY_META = dict(
     classes=('person', ),

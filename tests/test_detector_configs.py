@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, RTMDET_M, RTMDET_M_PERSON, RTMDET_NANO_PERSON, shapes_of, state_dict_manifest
 
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.benchmarks.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
+from signpose.install.checkpoints import install_safe_checkpoint_loader
+from tests.support.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
 
 def _build(config):

@@ -9,8 +9,8 @@ import threading
 import pytest
 from conftest import ROOT
 
-from signpose.nets.checkpoints import TRUST_LIST_NAME, trusted_hashes
-from signpose.nets.download import DownloadError, download, fetch_checkpoint, sha256_prefix_of_url
+from signpose.install.checkpoints import TRUST_LIST_NAME, trusted_hashes
+from signpose.install.download import DownloadError, download, fetch_checkpoint, sha256_prefix_of_url
 
 PAYLOAD = b'weights' * 50000
 PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]

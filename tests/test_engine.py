@@ -9,9 +9,9 @@ from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
-from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from tests.support.per_frame_reference import PerFrameModels, process_video_per_frame
+from tests.support.seeded_weights import make_seeded_checkpoint
+from signpose.install.checkpoints import install_safe_checkpoint_loader
 from signpose.nets.detector import BatchedDetector
 from signpose.nets.loading import LoadedModels
 

@@ -30,13 +30,13 @@ from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
-from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from tests.support.per_frame_reference import PerFrameModels, process_video_per_frame
+from signpose.install.checkpoints import install_safe_checkpoint_loader
 from signpose.nets.devices import resolve
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model
-from signpose.nets.precision import precision_context
+from signpose.speed.precision import precision_context
 from signpose.run.work import process_video
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from tests.support.seeded_weights import make_seeded_checkpoint
 
 DEVICE = os.environ.get('GPU_TESTS_DEVICE', 'cuda:0')
 CUDA = DEVICE.startswith('cuda')

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import signpose  # noqa: F401  (installs the finder for mmcv._ext)
-from signpose.nets import mmcv_lite
+from signpose.install import mmcv_lite
 
 FIXTURE = 'tests/fixtures/nms_reference.npz'
 pytestmark = pytest.mark.skipif(not mmcv_lite.is_lite(), reason='a compiled mmcv is installed: its own ops run')

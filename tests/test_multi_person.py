@@ -13,7 +13,7 @@ from signpose.config import Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
-from signpose.nets.detector import Persons
+from signpose.nets.detector import Detections
 from signpose.nets.devices import Decided
 from signpose.nets.inference import Networks
 from signpose.run.work import process_video
@@ -133,7 +133,7 @@ class ScriptedInference:
         answers = []
         for _ in data:
             boxes = self.boxes()
-            answers.append(Persons(boxes, np.full(len(boxes), 0.9, np.float32)))
+            answers.append(Detections(boxes, np.full(len(boxes), 0.9, np.float32)))
         return answers
 
     def prepare_crop(self, frame, box):

@@ -213,7 +213,7 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_before_any_video(data, tmp_p
 
 
 def test_an_mmcv_op_missing_in_a_worker_ends_the_run_with_one_line(data, tmp_path):
-    from signpose.nets import mmcv_lite
+    from signpose.install import mmcv_lite
     if not mmcv_lite.is_lite():
         pytest.skip("mmcv's compiled ops are installed: every op is there")
     (tmp_path / 'soft.py').write_text(f"_base_ = {str(data / 'det1.py')!r}\n"

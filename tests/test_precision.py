@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from signpose.nets.precision import float32_heads, ieee_fp32, precision_context
+from signpose.speed.precision import float32_heads, ieee_fp32, precision_context
 
 
 def _tf32_state():

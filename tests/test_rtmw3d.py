@@ -4,8 +4,8 @@ import pytest
 import torch
 from conftest import FIXTURES, RTMW3D_L, RTMW3D_X, shapes_of, state_dict_manifest
 
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.benchmarks.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
+from signpose.install.checkpoints import install_safe_checkpoint_loader
+from tests.support.seeded_weights import save_openmmlab_checkpoint, seeded_state_dict
 
 
 @pytest.fixture(scope='module')

@@ -7,9 +7,9 @@ import pytest
 from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options, run_stage
 
 from signpose.config import Settings, load_settings
-from signpose.nets import runtimes
+from signpose.speed import runtimes
 from signpose.nets.loading import load_detector, load_pose_model
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from tests.support.seeded_weights import make_seeded_checkpoint
 
 BACKENDS = ['onnxruntime', 'openvino']
 pytest.importorskip('onnx')  # installed with WITH_RUNTIMES=1 bash setup.sh (CI does)
@@ -123,7 +123,7 @@ def test_rtmw3d_x_gives_the_pytorch_keypoints_in_both_runtimes(runtime_cache, sc
     import torch
     from mmpose.apis import init_model
 
-    from signpose.benchmarks.seeded_weights import seeded_state_dict
+    from tests.support.seeded_weights import seeded_state_dict
     model = init_model(RTMW3D_X, None, device='cpu')
     model.load_state_dict(seeded_state_dict(model, 3), strict=True)
     bbox = np.load(FIXTURES / 'rtmw3d-l_seeded.npz')['bbox']

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import RTMDET_M
 
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
-from signpose.nets.speedups import Speedups, WindowedBoxBranch, _cascade_steps
+from signpose.install.checkpoints import install_safe_checkpoint_loader
+from tests.support.seeded_weights import make_seeded_checkpoint
+from signpose.speed.speedups import Speedups, WindowedBoxBranch, _cascade_steps
 
 
 @pytest.mark.parametrize('library', ['mmdet', 'mmpose'])

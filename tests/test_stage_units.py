@@ -12,7 +12,7 @@ from signpose.data.shards import assign_shards, select_shard
 from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, VIDEO_UNREADABLE, \
     VideoTask, plan_tasks
 from signpose.data.video import probe
-from signpose.benchmarks.per_frame_reference import process_video_per_frame
+from tests.support.per_frame_reference import process_video_per_frame
 from signpose.contract.outcomes import MULTIPLE_PERSONS, NO_PERSON, Outcome
 from signpose.contract.rows import empty_row, pose_row
 from signpose.nets.detector import Persons

@@ -4,7 +4,6 @@ each video found and probed once."""
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from signpose.config import Settings
 from signpose.data.manifest import Segment, read_manifest
 from signpose.data.video import Timeline, VideoError, VideoInfo, find_video, probe, read_timeline
 
@@ -22,14 +21,14 @@ class SegmentVideos:
     ``video(video_name)``: found in VIDEO_DIR (any of the usual extensions), probed and its frames'
     times read, with the decoder VIDEO_BACKEND names."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, manifest: str, video_dir: str, video_backend: str = 'auto'):
+        self.manifest, self.video_dir, self.video_backend = manifest, video_dir, video_backend
         self._segments: Optional[Dict[str, Segment]] = None
         self._videos: Dict[str, LocatedVideo] = {}
 
     def segments(self) -> Dict[str, Segment]:
         if self._segments is None:
-            segments, _ = read_manifest(self.settings.CSV_FILE)
+            segments, _ = read_manifest(self.manifest)
             self._segments = {s.sentence_name: s for s in segments}
         return self._segments
 
@@ -42,12 +41,11 @@ class SegmentVideos:
         return self._videos[video_name]
 
     def _locate(self, video_name: str) -> LocatedVideo:
-        s = self.settings
-        path = find_video(s.VIDEO_DIR, video_name)
+        path = find_video(self.video_dir, video_name)
         if path is None:
-            return LocatedVideo(None, None, f'video {video_name!r} not found in VIDEO_DIR {s.VIDEO_DIR}')
+            return LocatedVideo(None, None, f'video {video_name!r} not found in VIDEO_DIR {self.video_dir}')
         try:
-            info = probe(path, s.VIDEO_BACKEND)
+            info = probe(path, self.video_backend)
             return LocatedVideo(info, read_timeline(info))
         except VideoError as err:
             return LocatedVideo(None, None, f'video {video_name!r} cannot be read: {err}')

@@ -8,8 +8,6 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from signpose.config import Settings
-
 EPS = 1e-9
 
 
@@ -54,10 +52,3 @@ def sample_frames(fps: float, start: float, end: float, reduce_to: Optional[floa
     ticks = np.floor((shown - shown[0]) * reduce_to + EPS)
     return [i for i, keep in zip(frames, ticks[1:] > ticks[:-1]) if keep]
 
-
-def frames_per_second(settings: Settings, fps: float) -> float:
-    """Frames kept per second of a video at ``fps`` (the sampler's rate: REDUCE_FPS_TO, else every
-    FRAME_SKIP-th frame)."""
-    if settings.REDUCE_FPS_TO:
-        return min(float(settings.REDUCE_FPS_TO), fps)
-    return fps / max(1, int(settings.FRAME_SKIP))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
-from signpose.config import Settings
+from signpose.config import Output, Sampling
 from signpose.contract.files import is_done
 from signpose.contract.outcomes import CRASH_LIMIT, CRASHED, SKIPPED, Outcome, crashed_reason
 from signpose.data.manifest import Segment
@@ -66,13 +66,31 @@ def probe_all(paths: List[Path], backend: str, threads: int = PROBE_THREADS) -> 
         return list(pool.map(probe_or_error, paths, [backend] * len(paths)))
 
 
-def plan_tasks(settings: Settings, segments: List[Segment], ledger: Optional[Dict[str, Outcome]] = None,
-               probe_threads: int = PROBE_THREADS, crashes: Optional[Dict[str, int]] = None,
+def duration_skip(seg: Segment, sampling: Sampling) -> Optional[Tuple[str, str]]:
+    """(reason, detail) when the segment is too short or too long to extract, else None."""
+    if seg.duration < sampling.min_seconds:
+        return TOO_SHORT, f'{seg.duration:.3f} s < {sampling.min_seconds} s'
+    if seg.duration > sampling.max_seconds:
+        return TOO_LONG, f'{seg.duration:.1f} s > {sampling.max_seconds} s'
+    return None
+
+
+def fps_skip(info: VideoInfo, sampling: Sampling) -> Optional[Tuple[str, str]]:
+    """(reason, detail) when the video's frame rate is outside ACCEPT_VIDEO_FPS_WITHIN, else None."""
+    if not low <= info.fps <= high:
+        return FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]'
+    return None
+
+
+def plan_tasks(segments: List[Segment], video_dir: str, sampling: Sampling, output: Output, multi_person: str,
+               ledger: Optional[Dict[str, Outcome]] = None, probe_threads: int = PROBE_THREADS,
+               crashes: Optional[Dict[str, int]] = None, retry_crashed: bool = False,
                ) -> Tuple[List[VideoTask], List[Outcome], Counter]:
-    """Split segments into video tasks and skips.
+    """Split segments into video tasks and skips (the videos in ``video_dir``; done-ness by ``output``;
+    a skip is final per MULTI_PERSON ``multi_person``).
 
     ``crashes``: the runs the stage died in on each video (output.ledger.read_ledger_state); a
-    video with CRASH_LIMIT of them is skipped unless RETRY_CRASHED.
+    video with CRASH_LIMIT of them is skipped unless ``retry_crashed`` (RETRY_CRASHED).
 
     Returns the tasks (videos in manifest order), the skipped segments as outcomes (for the
     ledger: reasons a person may want to see), and a count per skip reason (for the console).
@@ -87,41 +105,38 @@ def plan_tasks(settings: Settings, segments: List[Segment], ledger: Optional[Dic
         counts[reason] += len(segments)
         skipped.extend(Outcome(seg.sentence_name, seg.video_name, SKIPPED, reason_text) for seg in segments)
 
-    outputs = existing_outputs(settings.NPY_DIR)
+    outputs = existing_outputs(output.folder)
     for seg in segments:
         previous = ledger.get(seg.sentence_name)
-        if is_done(settings.NPY_DIR, seg.sentence_name, settings.OUTPUT_FORMATS, outputs):
+        if is_done(output.folder, seg.sentence_name, output.formats, outputs):
             counts[OUTPUT_EXISTS] += 1
-        elif previous is not None and previous.is_final(settings.MULTI_PERSON) and previous.status != 'written':
+        elif previous is not None and previous.is_final(multi_person) and previous.status != 'written':
             counts[DONE_IN_LEDGER] += 1
-        elif seg.duration < settings.MIN_SEGMENT_SECONDS:
-            skip([seg], TOO_SHORT, f'{seg.duration:.3f} s < {settings.MIN_SEGMENT_SECONDS} s')
-        elif seg.duration > settings.MAX_SEGMENT_SECONDS:
-            skip([seg], TOO_LONG, f'{seg.duration:.1f} s > {settings.MAX_SEGMENT_SECONDS} s')
+        elif duration_skip(seg, sampling):
+            skip([seg], *duration_skip(seg, sampling))
         else:
             by_video[seg.video_name].append(seg)
 
     crashes = crashes or {}
     for video_name in [v for v in by_video if crashes.get(v, 0) >= CRASH_LIMIT]:
-        if not settings.RETRY_CRASHED:  # not even probed: the probe may be what crashed
+        if not retry_crashed:  # not even probed: the probe may be what crashed
             skip(by_video.pop(video_name), CRASHED, text=crashed_reason(crashes[video_name]))
 
-    finder = VideoFinder(settings.VIDEO_DIR)
+    finder = VideoFinder(video_dir)
     paths = {video_name: finder.find(video_name) for video_name in by_video}
     found = [path for path in paths.values() if path is not None]
-    infos = dict(zip(found, probe_all(found, settings.VIDEO_BACKEND, probe_threads)))
+    infos = dict(zip(found, probe_all(found, sampling.video_backend, probe_threads)))
 
     tasks: List[VideoTask] = []
-    low, high = settings.ACCEPT_VIDEO_FPS_WITHIN
     for video_name, video_segments in by_video.items():
         path = paths[video_name]
         info = infos.get(path)
         if path is None:
-            skip(video_segments, VIDEO_MISSING, f'no {video_name}[{"|".join(VIDEO_EXTENSIONS)}] in {settings.VIDEO_DIR}')
+            skip(video_segments, VIDEO_MISSING, f'no {video_name}[{"|".join(VIDEO_EXTENSIONS)}] in {video_dir}')
         elif isinstance(info, VideoError):
             skip(video_segments, VIDEO_UNREADABLE, str(info))
-        elif not low <= info.fps <= high:
-            skip(video_segments, FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]')
+        elif fps_skip(info, sampling):
+            skip(video_segments, *fps_skip(info, sampling))
         else:
             tasks.append(VideoTask(video_name, info, sorted(video_segments, key=lambda s: (s.start, s.end))))
     return tasks, skipped, counts

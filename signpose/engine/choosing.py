@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from signpose.config import Settings
+from signpose.config import Rows
 from signpose.contract.rows import pose_row
 from signpose.engine.signer import Persons, Selection, select_largest, select_signer
 
@@ -68,7 +68,7 @@ def decide(mode: str, candidates: Candidates, frames: int, width: int, height: i
     return select_signer(persons, width, height, fps)
 
 
-def fill_rows(state, selection: Selection, width: int, height: int, settings: Settings) -> bool:
+def fill_rows(state, selection: Selection, width: int, height: int, rows: Rows) -> bool:
     """Write the chosen person's rows (and .pose keypoints) into a 'signer' segment's state; the
     frames without the chosen person become zero rows. Whether any frame has a person."""
     candidates = state.candidates
@@ -83,8 +83,7 @@ def fill_rows(state, selection: Selection, width: int, height: int, settings: Se
         if slot is None:
             continue
         xy, z, scores = candidates.poses[position][slot]
-        state.rows[position] = pose_row(xy, z, scores, width, height, settings.COCO_WHOLEBODY_IDX,
-                                        settings.ADD_VISIBLE)
+        state.rows[position] = pose_row(xy, z, scores, width, height, rows.keypoints, rows.visibility)
         if state.keypoints is not None:
             state.keypoints.put(position, (xy, z, scores))
         anyone = True

@@ -12,12 +12,12 @@ from typing import Dict, Iterator, List, Optional, Union
 
 import numpy as np
 
-from signpose.config import Settings
+from signpose.config import Engine
 from signpose.contract.extracted import Extracted, Keypoints
 from signpose.contract.outcomes import MULTIPLE_PERSONS, NO_PERSON, SKIPPED, Outcome, failures
 from signpose.contract.rows import empty_rows
 from signpose.data.manifest import Segment
-from signpose.data.sampling import frames_per_second, sample_frames
+from signpose.data.sampling import sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
 from signpose.engine.choosing import Candidates, decide, fill_rows
@@ -49,15 +49,16 @@ def record_pose(state: SegmentState, index: int, row: np.ndarray, pose) -> None:
     state.persons = True
 
 
-def plan_segments(task: VideoTask, settings: Settings, timeline: Optional[Timeline] = None) -> List[SegmentState]:
+def plan_segments(task: VideoTask, engine: Engine, timeline: Optional[Timeline] = None) -> List[SegmentState]:
     """Each segment of the task with its sampled frames and zero rows."""
     times = timeline.times if timeline is not None else None
     states = []
     for seg in task.segments:
-        indices = sample_frames(task.info.fps, seg.start, seg.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP, times)
-        rows = empty_rows(len(indices), len(settings.COCO_WHOLEBODY_IDX), settings.ADD_VISIBLE)
-        keypoints = Keypoints.empty(len(indices)) if 'pose' in settings.OUTPUT_FORMATS else None
-        mode = settings.MULTI_PERSON
+        sampling = engine.sampling
+        indices = sample_frames(task.info.fps, seg.start, seg.end, sampling.fps, sampling.frame_skip, times)
+        rows = empty_rows(len(indices), len(engine.rows.keypoints), engine.rows.visibility)
+        keypoints = Keypoints.empty(len(indices)) if engine.keep_keypoints else None
+        mode = engine.persons.multi_person
         candidates = Candidates(len(indices), keep_poses=mode == 'signer') if mode != 'skip' else None
         states.append(SegmentState(seg, indices, rows, {i: p for p, i in enumerate(indices)}, keypoints=keypoints,
                                    candidates=candidates))
@@ -141,42 +142,42 @@ class SegmentBook:
         return [s for s in self.states if not s.done]
 
 
-def close_segment(state: SegmentState, task: VideoTask, settings: Settings) -> Union[Outcome, Extracted]:
+def close_segment(state: SegmentState, task: VideoTask, engine: Engine) -> Union[Outcome, Extracted]:
     """What a finished segment came to: a skip (its Outcome), or its landmarks to be written."""
     state.done = True
     seg = state.segment
     base = dict(sentence=seg.sentence_name, video=seg.video_name, reader=task.reader)
     if state.multiple:  # its quality as far as it got: the frames read, the scores that decided it
-        return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS, quality=quality_of(state, settings))
+        return Outcome(**base, status=SKIPPED, reason=MULTIPLE_PERSONS, quality=quality_of(state, engine))
     if not state.indices:
         return Outcome(**base, status=SKIPPED, reason='no frame sampled in the segment')
     if state.delivered == 0:
         return Outcome(**base, status=SKIPPED, reason=f'no frames: the video ends before {seg.start:.2f} s')
-    fps = frames_per_second(settings, task.info.fps)
-    selection = decide(settings.MULTI_PERSON, state.candidates, state.delivered, task.info.width,
+    fps = engine.sampling.rate(task.info.fps)
+    selection = decide(engine.persons.multi_person, state.candidates, state.delivered, task.info.width,
                        task.info.height, fps) if state.candidates is not None else None
     chosen = {}
     if selection is not None:  # some frame had several persons (MULTI_PERSON 'largest' / 'signer')
         chosen = dict(selection=selection.audit(), persons=selection.boxes_record())
         if selection.skipped:
             return Outcome(**base, status=SKIPPED, reason=selection.reason, frames=state.delivered,
-                           selection=chosen['selection'], quality=quality_of(state, settings))
+                           selection=chosen['selection'], quality=quality_of(state, engine))
         if selection.mode == 'signer':
-            state.persons = fill_rows(state, selection, task.info.width, task.info.height, settings)
+            state.persons = fill_rows(state, selection, task.info.width, task.info.height, engine.rows)
     if not state.persons:
         return Outcome(**base, status=SKIPPED, reason=NO_PERSON, frames=state.delivered,
-                       selection=chosen.get('selection'), quality=quality_of(state, settings))
+                       selection=chosen.get('selection'), quality=quality_of(state, engine))
     frames = state.delivered
     keypoints = state.keypoints.first(frames) if state.keypoints is not None else None
     return Extracted(**base, rows=state.rows[:frames], keypoints=keypoints, sampled=len(state.indices),
-                     width=task.info.width, height=task.info.height, fps=fps, quality=quality_of(state, settings),
+                     width=task.info.width, height=task.info.height, fps=fps, quality=quality_of(state, engine),
                      **chosen)
 
 
-def quality_of(state: SegmentState, settings: Settings) -> dict:
+def quality_of(state: SegmentState, engine: Engine) -> dict:
     """The segment's quality measures (engine/quality.py) over the frames read so far."""
-    return segment_quality(state.rows[:state.delivered], settings.COCO_WHOLEBODY_IDX, settings.KPT_THR,
-                           state.person_scores, settings.BBOX_THR)
+    return segment_quality(state.rows[:state.delivered], engine.rows.keypoints, engine.persons.kpt_thr,
+                           state.person_scores, engine.persons.bbox_thr)
 
 
 def failed_outcomes(task: VideoTask, states: List[SegmentState], error: BaseException) -> List[Outcome]:

@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from signpose.common.timing import timed, timed_call, timed_items
-from signpose.config import Settings
+from signpose.config import Engine
 from signpose.contract.extracted import Extracted
 from signpose.contract.outcomes import Outcome
 from signpose.contract.rows import pose_row
@@ -30,10 +30,10 @@ from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
 from signpose.engine.segments import SegmentBook, SegmentState, close_segment, failed_outcomes, plan_segments
 from signpose.engine.signer import largest_box
-from signpose.nets.detector import Persons
+from signpose.nets.detector import Detections
 from signpose.nets.devices import Decided
 from signpose.nets.inference import Networks
-from signpose.nets.mmcv_lite import MissingOpError
+from signpose.install.mmcv_lite import MissingOpError
 
 # what the decode thread hands out: (frame index, pixels, the detector's input made from them in
 # that thread with HOST_THREADS, else None)
@@ -50,10 +50,10 @@ def queued_bytes(item: Frame) -> int:
     return total
 
 
-def plan_video(task: VideoTask, settings: Settings) -> Tuple[Timeline, List[SegmentState]]:
+def plan_video(task: VideoTask, engine: Engine) -> Tuple[Timeline, List[SegmentState]]:
     """The frames' timeline (PyAV: one pass over the packets) and the segments' sampled frames."""
     timeline = read_timeline(task.info)
-    return timeline, plan_segments(task, settings, timeline)
+    return timeline, plan_segments(task, engine, timeline)
 
 
 class VideoPass:
@@ -62,15 +62,15 @@ class VideoPass:
     lone person's crop joins the pose batch), ``pose`` a batch of crops into rows, ``close`` the
     segments whose frames are all done."""
 
-    def __init__(self, task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+    def __init__(self, task: VideoTask, networks: Networks, engine: Engine, decided: Decided,
                  states: List[SegmentState], stats: Optional[dict] = None):
-        self.task, self.networks, self.settings, self.decided, self.stats = task, networks, settings, decided, stats
+        self.task, self.networks, self.engine, self.decided, self.stats = task, networks, engine, decided, stats
         self.book = SegmentBook(states)
         self.det_batch: List[Frame] = []
         # (frame index, slot: None for the frame's one person, else which of its several ('signer'),
         # the crop being prepared)
         self.pose_batch: List[Tuple[int, Optional[int], Future]] = []
-        self.mode = settings.MULTI_PERSON
+        self.mode = engine.persons.multi_person
         # On a GPU the host prepares frames and crops in other threads while the networks run; on the
         # CPU the networks use every core, and threads beside them only slow them down (measured)
         self.crops = ThreadPoolExecutor(1, thread_name_prefix='crops') if decided.host_threads else None
@@ -83,7 +83,7 @@ class VideoPass:
             items = ((index, frame, timed_call(stats, 'prepare', detector.prepare, frame)) for index, frame in decoded)
         else:
             items = ((index, frame, None) for index, frame in decoded)
-        return prefetch(items, self.settings.DECODE_QUEUE, self.settings.DECODE_QUEUE_MB * 2**20, queued_bytes)
+        return prefetch(items, self.engine.queue_frames, self.engine.queue_mb * 2**20, queued_bytes)
 
     def feed(self, item: Frame) -> None:
         """A decoded frame joins the detector's batch if an open segment still wants it."""
@@ -105,7 +105,7 @@ class VideoPass:
             self.persons_found(index, frame, persons)
         self.det_batch.clear()
 
-    def persons_found(self, index: int, frame: np.ndarray, persons: Persons) -> None:
+    def persons_found(self, index: int, frame: np.ndarray, persons: Detections) -> None:
         """Several persons skip the frame's segments whole (MULTI_PERSON 'skip'; 'largest' poses the
         largest, 'signer' every one); none leaves a zero row; one person's crop is prepared and
         joins the pose batch (run when full)."""
@@ -143,14 +143,14 @@ class VideoPass:
         """The pose model on the batch of crops; each person's row into its frame's segments."""
         if not self.pose_batch:
             return
-        info, s = self.task.info, self.settings
+        info, rows = self.task.info, self.engine.rows
         results = self.networks.estimator([crop.result() for *_, crop in self.pose_batch])
         for (index, slot, _), (xy, z, scores) in zip(self.pose_batch, results):
             if slot is not None:  # 'signer': one of several persons; the segment's close decides
                 self.book.candidate_pose(index, slot, (xy, z, scores))
                 continue
             with timed(self.stats, 'post-process'):
-                row = pose_row(xy, z, scores, info.width, info.height, s.COCO_WHOLEBODY_IDX, s.ADD_VISIBLE)
+                row = pose_row(xy, z, scores, info.width, info.height, rows.keypoints, rows.visibility)
             self.book.pose(index, row, (xy, z, scores))
         self.pose_batch.clear()
 
@@ -158,24 +158,24 @@ class VideoPass:
         """The segments finished once every frame before ``next_index`` is read, one at a time (each
         is out, and written, before the next is decided)."""
         for state in self.book.finished(next_index):
-            yield close_segment(state, self.task, self.settings)
+            yield close_segment(state, self.task, self.engine)
 
     def shutdown(self) -> None:
         if self.crops is not None:
             self.crops.shutdown(wait=True, cancel_futures=True)
 
 
-def extract_video(task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+def extract_video(task: VideoTask, networks: Networks, engine: Engine, decided: Decided,
                   stats: Optional[dict] = None) -> Iterator[Union[Outcome, Extracted]]:
     """The engine (see the module docstring): one item per segment of the task, an Outcome (a skip,
     a failure) or the segment's landmarks to write. ``stats``, if given, receives seconds spent per
     stage (decode is measured in its thread)."""
     try:
-        timeline, states = plan_video(task, settings)
+        timeline, states = plan_video(task, engine)
     except Exception as err:
-        yield from failed_outcomes(task, plan_segments(task, settings), err)
+        yield from failed_outcomes(task, plan_segments(task, engine), err)
         return
-    run = VideoPass(task, networks, settings, decided, states, stats)
+    run = VideoPass(task, networks, engine, decided, states, stats)
     try:
         for item in run.frames(timeline):
             run.feed(item)

@@ -11,12 +11,12 @@ import torch
 from mmengine.dataset import Compose
 
 from signpose.nets.devices import non_blocking_copies, pinned
-from signpose.nets.precision import float32_heads, precision_context
-from signpose.nets.speedups import Speedups
+from signpose.speed.precision import float32_heads, precision_context
+from signpose.speed.speedups import Speedups
 
 
 @dataclass
-class Persons:
+class Detections:
     """The persons the detector found in one frame, in the order of its output."""
     boxes: np.ndarray  # (n, 4) float32, xyxy image pixels
     scores: np.ndarray  # (n,) float32, each above BBOX_THR
@@ -25,11 +25,11 @@ class Persons:
         return len(self.boxes)
 
 
-def persons_of(det_sample, cat_id: int, bbox_thr: float) -> Persons:
+def detections_of(det_sample, cat_id: int, bbox_thr: float) -> Detections:
     """The detections of class ``cat_id`` scoring above ``bbox_thr``."""
     pred = det_sample.pred_instances
     keep = (pred.labels == cat_id) & (pred.scores > bbox_thr)
-    return Persons(pred.bboxes[keep].cpu().numpy(), pred.scores[keep].cpu().numpy())
+    return Detections(pred.bboxes[keep].cpu().numpy(), pred.scores[keep].cpu().numpy())
 
 
 def raised_score_thresholds(detector, threshold: float) -> list:
@@ -99,7 +99,7 @@ class BatchedDetector:
         return self.pipeline(dict(img=frame, img_id=0))
 
     @torch.inference_mode()
-    def __call__(self, prepared: Sequence[dict]) -> List[Persons]:
+    def __call__(self, prepared: Sequence[dict]) -> List[Detections]:
         """The persons of each prepared frame: class ``cat_id`` scoring above ``bbox_thr``."""
         batch = dict(inputs=pinned((d['inputs'] for d in prepared), self.cuda),
                      data_samples=[d['data_samples'] for d in prepared])
@@ -107,8 +107,8 @@ class BatchedDetector:
                 float32_heads(self.model, None, self.precision, self.device), \
                 swapped_test_cfgs(self.pruned_cfgs), self.speedups.active(), non_blocking_copies(self.model, self.cuda):
             samples = self.network.test_step(batch)
-        return [persons_of(sample, self.cat_id, self.bbox_thr) for sample in samples]
+        return [detections_of(sample, self.cat_id, self.bbox_thr) for sample in samples]
 
-    def detect(self, frames: Sequence[np.ndarray]) -> List[Persons]:
+    def detect(self, frames: Sequence[np.ndarray]) -> List[Detections]:
         """Prepare and detect in one call (tests, warm-up)."""
         return self([self.prepare(frame) for frame in frames])

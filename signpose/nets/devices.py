@@ -9,14 +9,9 @@ from typing import List, Optional
 
 import torch
 
-from signpose.config import Settings
+from signpose.config import Compute, first_device
 
 BATCH_SIZES = {'cpu': (1, 2), 'cuda': (16, 64)}  # (detector frames, pose crops) when not set
-
-
-def first_device(device) -> str:
-    """DEVICE, or the first of a DEVICE list."""
-    return str(device[0]) if isinstance(device, (list, tuple)) else str(device)
 
 
 def pick_device(device, warn: bool = True) -> str:
@@ -29,11 +24,11 @@ def pick_device(device, warn: bool = True) -> str:
     return device
 
 
-def cpu_threads(settings: Settings) -> int:
+def cpu_threads(compute: Compute) -> int:
     """Torch threads per worker: CPU_THREADS, or the cores divided among MAX_WORKERS."""
-    if settings.CPU_THREADS:
-        return int(settings.CPU_THREADS)
-    return max(1, (os.cpu_count() or 1) // max(1, int(settings.MAX_WORKERS)))
+    if compute.cpu_threads:
+        return int(compute.cpu_threads)
+    return max(1, (os.cpu_count() or 1) // max(1, int(compute.workers)))
 
 
 def worker_devices(device, workers: int) -> List[str]:
@@ -63,22 +58,22 @@ class Decided:
         return self.device.startswith('cuda')
 
 
-def resolve(settings: Settings, device: Optional[str] = None, warn: bool = True) -> Decided:
+def resolve(compute: Compute, device: Optional[str] = None, warn: bool = True) -> Decided:
     """What a worker runs with: DEVICE picked (``device``, or the first configured one, or the CPU
     without CUDA), CPU_THREADS, the batch sizes of that device, and HOST_THREADS (by default on
     CUDA only: on the CPU the networks use every core, and threads beside them slow them down)."""
-    device = pick_device(settings.DEVICE if device is None else device, warn=warn)
+    device = pick_device(compute.device if device is None else device, warn=warn)
     cuda = device.startswith('cuda')
     det, pose = BATCH_SIZES['cuda' if cuda else 'cpu']
-    return Decided(device=device, cpu_threads=cpu_threads(settings),
-                   det_batch_size=settings.DET_BATCH_SIZE or det, pose_batch_size=settings.POSE_BATCH_SIZE or pose,
-                   host_threads=cuda if settings.HOST_THREADS is None else bool(settings.HOST_THREADS),
-                   precision=settings.PRECISION, backend=settings.BACKEND)
+    return Decided(device=device, cpu_threads=cpu_threads(compute),
+                   det_batch_size=compute.det_batch_size or det, pose_batch_size=compute.pose_batch_size or pose,
+                   host_threads=cuda if compute.host_threads is None else bool(compute.host_threads),
+                   precision=compute.precision, backend=compute.backend)
 
 
-def precision_problem(settings: Settings) -> Optional[str]:
+def precision_problem(compute: Compute) -> Optional[str]:
     """bf16 autocast on a CPU without native bf16 is emulated: tens of times slower."""
-    if settings.PRECISION == 'bf16' and not first_device(settings.DEVICE).startswith('cuda'):
+    if compute.precision == 'bf16' and not compute.first_device.startswith('cuda'):
         if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             return ('PRECISION=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): it would run '
                     'about 50x slower than fp32; use PRECISION=fp32')

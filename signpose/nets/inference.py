@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from signpose.config import Settings
+from signpose.config import Models
 from signpose.nets.detector import BatchedDetector
-from signpose.nets.devices import Decided, resolve
-from signpose.nets.loading import LoadedModels, load_models
+from signpose.nets.devices import Decided
+from signpose.nets.loading import LoadedModels
 from signpose.nets.pose import BatchedPoseEstimator
-from signpose.nets.runtimes import RuntimeDetector, RuntimePoseEstimator
+from signpose.speed.runtimes import RuntimeDetector, RuntimePoseEstimator
 
 
 @dataclass
@@ -30,28 +30,18 @@ class Networks:
         self.estimator.estimate([frame], [np.array([0, 0, 640, 480], dtype=np.float32)])
 
 
-def build_networks(models: LoadedModels, settings: Settings, decided: Decided, speedups: bool = True,
-                   log=print) -> Networks:
+def build_networks(loaded: LoadedModels, models: Models, decided: Decided, runtime_cache: str,
+                   speedups: bool = True, log=print) -> Networks:
     """The networks of loaded models. With BACKEND 'onnxruntime' or 'openvino' the two networks run
-    in that runtime (nets/runtimes.py) and everything around them stays as here. The shared models
-    are never changed for good: every switch (precision, rewrites, test configs) holds for one call."""
+    in that runtime (speed/runtimes.py, its files in ``runtime_cache``) and everything around them
+    stays as here. The shared models are never changed for good: every switch (precision, rewrites,
+    test configs) holds for one call."""
     det_network = pose_network = None
     if decided.backend != 'pytorch':
-        cache = settings.RUNTIME_CACHE
-        det_network = RuntimeDetector(models.detector, decided.backend, cache, decided.cpu_threads, log)
-        pose_network = RuntimePoseEstimator(models.pose, decided.backend, cache, decided.cpu_threads, log)
-    detector = BatchedDetector(models.detector, models.device, settings.DET_CAT_ID, settings.BBOX_THR,
+        det_network = RuntimeDetector(loaded.detector, decided.backend, runtime_cache, decided.cpu_threads, log)
+        pose_network = RuntimePoseEstimator(loaded.pose, decided.backend, runtime_cache, decided.cpu_threads, log)
+    detector = BatchedDetector(loaded.detector, loaded.device, models.det_cat_id, models.bbox_thr,
                                decided.precision, det_network, speedups)
-    estimator = BatchedPoseEstimator(models.pose, models.device, decided.precision, decided.pose_batch_size,
+    estimator = BatchedPoseEstimator(loaded.pose, loaded.device, decided.precision, decided.pose_batch_size,
                                      pose_network, speedups)
     return Networks(detector, estimator)
-
-
-def load_networks(settings: Settings, log=print):
-    """A worker's start: (what ``devices.resolve`` decided for it, its networks, warmed up when they
-    run in a runtime)."""
-    decided = resolve(settings)
-    networks = build_networks(load_models(settings, decided, log=log), settings, decided, log=log)
-    if decided.backend != 'pytorch':
-        networks.warm_up()
-    return decided, networks

@@ -6,14 +6,12 @@ from typing import List
 
 import torch
 
-from signpose.config import Settings
-from signpose.nets.checkpoints import install_safe_checkpoint_loader
+from signpose.common.errors import SetupError
+from signpose.config import Models
+from signpose.install.checkpoints import install_safe_checkpoint_loader
+from signpose.install.download import DownloadError, fetch_checkpoint
 from signpose.nets.devices import Decided
-from signpose.nets.mmcv_lite import FULL_OPS, is_lite, missing_ops
-
-
-class SetupError(RuntimeError):
-    """Something to fix before any work can start (missing checkpoint, package, config)."""
+from signpose.install.mmcv_lite import FULL_OPS, is_lite, missing_ops
 
 
 def quiet_library_warnings() -> None:
@@ -36,17 +34,31 @@ def dependency_problems() -> List[str]:
     return problems
 
 
-def model_file_problems(settings: Settings) -> List[str]:
-    """Model configs and checkpoints that are not there, each one line naming the fix."""
+def model_file_problems(models: Models) -> List[str]:
+    """Model configs that are not there, and checkpoints that are not there and have no link to be
+    downloaded from (``ensure_checkpoints`` fetches the others), each one line naming the fix."""
     problems = []
-    for kind, config, checkpoint in (('DET', settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT),
-                                     ('POSE', settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT)):
-        if not Path(config).is_file():
-            problems.append(f'{kind}_MODEL_CONFIG not found: {config}')
-        if not Path(checkpoint).is_file():
-            problems.append(f'{kind}_MODEL_CHECKPOINT not found: {checkpoint} -> download it with: '
-                            f'python scripts/download_models.py')
+    for kind, files in (('DET', models.detector), ('POSE', models.pose)):
+        if not Path(files.config).is_file():
+            problems.append(f'{kind}_MODEL_CONFIG not found: {files.config}')
+        if not Path(files.checkpoint).is_file() and not files.link:
+            problems.append(f'{kind}_MODEL_CHECKPOINT not found: {files.checkpoint}, and {kind}_MODEL_CHECKPOINT_LINK '
+                            f'is empty -> copy the checkpoint there, or set {kind}_MODEL_CHECKPOINT_LINK')
     return problems
+
+
+def ensure_checkpoints(models: Models, log=print) -> None:
+    """Download each missing checkpoint from its link (progress bar, SHA-256 checked, written
+    atomically); SetupError in one line naming the file, the link and the fix when that fails."""
+    for kind, files in (('DET', models.detector), ('POSE', models.pose)):
+        if Path(files.checkpoint).is_file():
+            continue
+        log(f'{kind}_MODEL_CHECKPOINT {files.checkpoint} is missing: downloading {files.link}')
+        try:
+            fetch_checkpoint(files.link, files.checkpoint)
+        except DownloadError as err:
+            raise SetupError(f'{kind}_MODEL_CHECKPOINT {files.checkpoint} is missing and cannot be downloaded: '
+                             f'{err}') from None
 
 
 def _load_strict(model, checkpoint: str, what: str) -> dict:
@@ -130,14 +142,14 @@ class LoadedModels:
     device: str
 
 
-def load_models(settings: Settings, decided: Decided, log=print) -> LoadedModels:
-    """Both models of the stage (the files the settings name) on the device, with the CPU threads,
-    ``devices.resolve`` decided."""
+def load_models(models: Models, decided: Decided, log=print) -> LoadedModels:
+    """Both models (the files ``models`` names) on the device, with the CPU threads, ``devices.resolve``
+    decided."""
     quiet_library_warnings()
     torch.set_num_threads(decided.cpu_threads)  # the same in every executor: same bits
-    device = decided.device
-    detector = load_detector(settings.DET_MODEL_CONFIG, settings.DET_MODEL_CHECKPOINT, device)
-    log(f'Loaded detector {Path(settings.DET_MODEL_CONFIG).name} <- {Path(settings.DET_MODEL_CHECKPOINT).name} on {device}')
-    pose = load_pose_model(settings.POSE_MODEL_CONFIG, settings.POSE_MODEL_CHECKPOINT, device)
-    log(f'Loaded pose model {Path(settings.POSE_MODEL_CONFIG).name} <- {Path(settings.POSE_MODEL_CHECKPOINT).name} on {device}')
-    return LoadedModels(detector, pose, device)
+    device, det, pose = decided.device, models.detector, models.pose
+    detector = load_detector(det.config, det.checkpoint, device)
+    log(f'Loaded detector {Path(det.config).name} <- {Path(det.checkpoint).name} on {device}')
+    pose_model = load_pose_model(pose.config, pose.checkpoint, device)
+    log(f'Loaded pose model {Path(pose.config).name} <- {Path(pose.checkpoint).name} on {device}')
+    return LoadedModels(detector, pose_model, device)

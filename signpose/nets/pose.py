@@ -9,8 +9,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
 from signpose.nets.devices import non_blocking_copies, pinned
-from signpose.nets.precision import float32_heads, precision_context
-from signpose.nets.speedups import Speedups
+from signpose.speed.precision import float32_heads, precision_context
+from signpose.speed.speedups import Speedups
 
 Pose = Tuple[np.ndarray, np.ndarray, np.ndarray]  # image xy (K, 2), root-relative z (K,), scores (K,)
 

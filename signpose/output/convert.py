@@ -16,10 +16,9 @@ Exit status: 0 every file converted or already there, 1 some file could not be c
 import sys
 from pathlib import Path
 
-from signpose.config import Settings, argument_parser, settings_from_args
+from signpose.config import Sampling
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
-from signpose.data.sampling import frames_per_second
 from signpose.output.files import load_array
 from signpose.output.ledger import read_ledgers
 from signpose.output.pose_file import array_problem, pose_from_npy, write_pose_atomic
@@ -32,9 +31,9 @@ class Unconvertible(Exception):
 class FrameSizes:
     """(width, height, fps) for a sentence: from the arguments, or from its video."""
 
-    def __init__(self, settings: Settings, width=None, height=None, fps=None):
-        self.settings, self.width, self.height, self.fps = settings, width, height, fps
-        self._ledgers, self._manifest, self.videos = {}, None, SegmentVideos(settings)
+    def __init__(self, videos: SegmentVideos, sampling: Sampling, width=None, height=None, fps=None):
+        self.sampling, self.width, self.height, self.fps = sampling, width, height, fps
+        self._ledgers, self._manifest, self.videos = {}, None, videos
 
     def video_name(self, sentence: str, folder: Path):
         if folder not in self._ledgers:
@@ -56,7 +55,7 @@ class FrameSizes:
 
     def of(self, npy: Path):
         if self.width and self.height:
-            fps = self.fps or self.settings.REDUCE_FPS_TO
+            fps = self.fps or self.sampling.fps
             if not fps:
                 raise Unconvertible('REDUCE_FPS_TO is None (FRAME_SKIP sampling): pass --fps')
             return self.width, self.height, float(fps)
@@ -66,7 +65,7 @@ class FrameSizes:
         info, why = self.video(name)
         if info is None:
             raise Unconvertible(f'frame size unknown: {why}; pass --width and --height')
-        return info.width, info.height, float(self.fps or frames_per_second(self.settings, info.fps))
+        return info.width, info.height, float(self.fps or self.sampling.rate(info.fps))
 
 
 def npy_files(paths, default_dir):
@@ -97,46 +96,3 @@ def convert(npy: Path, out: Path, sizes: FrameSizes, keypoint_idx) -> None:
         raise Unconvertible(str(err)) from None
     write_pose_atomic(out, pose)
 
-
-def main(argv=None) -> int:
-    parser = argument_parser('Convert stage 3b .npy files to .pose files (pose-format).')
-    parser.add_argument('paths', nargs='*', metavar='PATH',
-                        help='.npy files or folders of them (default: NPY_DIR)')
-    parser.add_argument('--out', metavar='DIR', help='write the .pose files here (default: beside each .npy)')
-    parser.add_argument('--width', type=int, help='frame width in pixels, for every file (with --height)')
-    parser.add_argument('--height', type=int, help='frame height in pixels, for every file (with --width)')
-    parser.add_argument('--fps', type=float, help='frame rate of the .npy frames (default: the sampled rate)')
-    parser.add_argument('--overwrite', action='store_true', help='replace existing .pose files')
-    args = parser.parse_args(argv)
-    if (args.width is None) != (args.height is None):
-        parser.error('give --width and --height together')
-    for name in ('width', 'height', 'fps'):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            parser.error(f'--{name} must be positive')
-    settings = settings_from_args(args)
-    files, missing = npy_files(args.paths, settings.NPY_DIR)
-    for path in missing:
-        print(f'{path}: no such file or folder', file=sys.stderr)
-    if not files:
-        print('ERROR: no .npy files to convert', file=sys.stderr)
-        return 2
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    sizes = FrameSizes(settings, args.width, args.height, args.fps)
-    converted, kept, failed = 0, 0, len(missing)
-    for npy in files:
-        out = (out_dir or npy.parent) / f'{npy.stem}.pose'
-        if out.exists() and not args.overwrite:
-            kept += 1
-            continue
-        try:
-            convert(npy, out, sizes, settings.COCO_WHOLEBODY_IDX)
-        except (Unconvertible, OSError) as err:
-            print(f'{npy}: not converted: {err}', file=sys.stderr)
-            failed += 1
-            continue
-        converted += 1
-    print(f'{converted} converted, {kept} already there (--overwrite replaces them), {failed} not converted')
-    return 1 if failed else 0

@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from signpose.config import Settings
+from signpose.config import Output, Sampling
 from signpose.contract.rows import channels
-from signpose.data.sampling import frames_per_second
 
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -99,21 +98,21 @@ def check_writable(folder) -> Optional[OutputError]:
     return None
 
 
-def bytes_needed(tasks, settings: Settings) -> int:
+def bytes_needed(tasks, sampling: Sampling, output: Output) -> int:
     """About what the tasks' outputs take on disk: frames x keypoints x channels x 4 bytes per
     segment, plus a block, the header and a ledger line per file."""
-    row = len(settings.COCO_WHOLEBODY_IDX) * channels(settings.ADD_VISIBLE) * 4
+    row = len(output.rows.keypoints) * output.rows.channels * 4
     total = 0
     for task in tasks:
-        rate = frames_per_second(settings, task.info.fps)
+        rate = sampling.rate(task.info.fps)
         total += sum(math.ceil(seg.duration * rate) * row + FILE_OVERHEAD for seg in task.segments)
     return total
 
 
-def space_warning(tasks, settings: Settings) -> Optional[str]:
+def space_warning(tasks, sampling: Sampling, output: Output) -> Optional[str]:
     """A line when the tasks' outputs will not fit in NPY_DIR's free space, else None."""
-    needed, free = bytes_needed(tasks, settings), free_bytes(settings.NPY_DIR)
+    needed, free = bytes_needed(tasks, sampling, output), free_bytes(output.folder)
     if free is None or needed <= free:
         return None
-    return (f'{settings.NPY_DIR} has {human_bytes(free)} free, and the segments to do need about '
+    return (f'{output.folder} has {human_bytes(free)} free, and the segments to do need about '
             f'{human_bytes(needed)}: the run will stop when it is full (free space, {CONTINUES})')

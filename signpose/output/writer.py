@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from signpose.common.timing import timed
-from signpose.config import Settings
+from signpose.config import Output
 from signpose.contract.extracted import Extracted
 from signpose.contract.files import is_done, segment_files
 from signpose.contract.outcomes import FAILED, WRITTEN, Outcome
@@ -16,17 +16,17 @@ from signpose.output.persons import persons_path, write_persons_atomic
 from signpose.output.storage import OutputError, stops_the_run
 
 
-def outcome_of(item: Union[Outcome, Extracted], settings: Settings, stats: Optional[dict] = None) -> Outcome:
+def outcome_of(item: Union[Outcome, Extracted], output: Output, stats: Optional[dict] = None) -> Outcome:
     """The engine's Outcome as it is, or an extracted segment written: WRITTEN, or FAILED with the
     reason of a write error that is this segment's alone (a folder in the way). A full or
     unwritable folder raises OutputError: it stops the run."""
     if isinstance(item, Outcome):
         return item
     base = dict(sentence=item.sentence, video=item.video, reader=item.reader)
-    paths = segment_files(settings.NPY_DIR, item.sentence, settings.OUTPUT_FORMATS)
+    paths = segment_files(output.folder, item.sentence, output.formats)
     files = dict(paths)
     if item.persons is not None:  # first: the outputs mark the segment done, its persons file is there by then
-        files = {'persons': persons_path(settings.NPY_DIR, item.sentence), **paths}
+        files = {'persons': persons_path(output.folder, item.sentence), **paths}
     with timed(stats, 'write'):
         for fmt, path in files.items():
             try:
@@ -68,13 +68,13 @@ def written_frames(paths) -> int:
     return int(read_pose(paths['pose']).body.data.shape[0])
 
 
-def already_written(settings: Settings, segments) -> Tuple[List[Outcome], list]:
+def already_written(output: Output, segments) -> Tuple[List[Outcome], list]:
     """(Outcomes of the segments whose files all exist, the other segments): what a worker that
     died, or an actor's lost call, wrote before its report could reach the stage."""
     done, todo = [], []
     for seg in segments:
-        if is_done(settings.NPY_DIR, seg.sentence_name, settings.OUTPUT_FORMATS):
-            paths = segment_files(settings.NPY_DIR, seg.sentence_name, settings.OUTPUT_FORMATS)
+        if is_done(output.folder, seg.sentence_name, output.formats):
+            paths = segment_files(output.folder, seg.sentence_name, output.formats)
             done.append(Outcome(seg.sentence_name, seg.video_name, WRITTEN, '', written_frames(paths),
                                 str(next(iter(paths.values())))))
         else:

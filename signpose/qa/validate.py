@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from signpose.config import Settings, argument_parser, settings_from_args
+from signpose.config import Options
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
 from signpose.data.locate import SegmentVideos
@@ -60,10 +60,10 @@ class FileCheck:
         return not self.failures
 
 
-def check_array(array: np.ndarray, settings: Settings) -> List[Tuple[str, str]]:
+def check_array(array: np.ndarray, options: Options) -> List[Tuple[str, str]]:
     """Contract violations of one loaded array, as (kind, detail); empty when it conforms."""
-    keypoints = len(settings.COCO_WHOLEBODY_IDX)
-    channels = row_channels(settings.ADD_VISIBLE)
+    keypoints = len(options.output.rows.keypoints)
+    channels = row_channels(options.output.rows.visibility)
     wanted = f'(T, {keypoints}, {channels})'
     if array.ndim != 3:
         return [('shape', f'shape {array.shape}, expected {wanted}')]
@@ -72,7 +72,7 @@ def check_array(array: np.ndarray, settings: Settings) -> List[Tuple[str, str]]:
         problems.append(('keypoints', f'{array.shape[1]} keypoints, expected {keypoints}'))
     if array.shape[2] != channels:
         problems.append(('channels', f'{array.shape[2]} channels, expected {channels} '
-                                     f'(ADD_VISIBLE={settings.ADD_VISIBLE})'))
+                                     f'(ADD_VISIBLE={options.output.rows.visibility})'))
     if array.dtype != np.float32:
         problems.append(('dtype', f'dtype {array.dtype}, expected float32'))
     if array.shape[0] == 0:
@@ -98,7 +98,7 @@ def check_array(array: np.ndarray, settings: Settings) -> List[Tuple[str, str]]:
     return problems
 
 
-def array_stats(array: np.ndarray, settings: Settings, check: FileCheck) -> None:
+def array_stats(array: np.ndarray, options: Options, check: FileCheck) -> None:
     """Frames without a person (all-zero rows) and visibility sums per part, into ``check``."""
     person = np.any(array != 0, axis=(1, 2))
     check.empty_frames = int((~person).sum())
@@ -106,7 +106,7 @@ def array_stats(array: np.ndarray, settings: Settings, check: FileCheck) -> None
         return
     visible = array[person, :, 3]
     columns = defaultdict(list)
-    for position, coco_index in enumerate(settings.COCO_WHOLEBODY_IDX):
+    for position, coco_index in enumerate(options.output.rows.keypoints):
         columns[part_of(coco_index)].append(position)
     for part, positions in columns.items():
         values = visible[:, positions]
@@ -116,10 +116,10 @@ def array_stats(array: np.ndarray, settings: Settings, check: FileCheck) -> None
 class ExpectedFrames:
     """T per sentence as the stage computes it; each video is probed once, for its frames' times."""
 
-    def __init__(self, settings: Settings, segments, videos: Optional[SegmentVideos] = None):
-        self.settings = settings
+    def __init__(self, options: Options, segments, videos: Optional[SegmentVideos] = None):
+        self.options = options
         self.segments = {s.sentence_name: s for s in segments}
-        self.videos = videos or SegmentVideos(settings)
+        self.videos = videos or SegmentVideos(options.manifest, options.video_dir, options.sampling.video_backend)
 
     def video(self, video_name: str) -> Optional[tuple]:
         """(fps, the frames' times for a variable rate or None), or None without a readable video."""
@@ -133,20 +133,20 @@ class ExpectedFrames:
         seg = self.segments.get(sentence)
         if seg is None:
             return None, 'not in manifest'
-        s = self.settings
+        o = self.options
         video = self.video(seg.video_name)
         if video is not None:
             fps, times = video
-            frames = sample_frames(fps, seg.start, seg.end, s.REDUCE_FPS_TO, s.FRAME_SKIP, times)
+            frames = sample_frames(fps, seg.start, seg.end, o.sampling.fps, o.sampling.frame_skip, times)
             return len(frames), f'video at {fps:g} fps' if times is None else 'video at a variable frame rate'
-        if s.REDUCE_FPS_TO:
+        if o.sampling.fps:
             # without the video: floor(duration * rate) is within one frame of the sampler's count
-            estimate = math.floor(seg.duration * s.REDUCE_FPS_TO + 1e-9)
+            estimate = math.floor(seg.duration * o.sampling.fps + 1e-9)
             return estimate, 'no readable video: estimated from the duration'
         return None, 'no readable video, and FRAME_SKIP sampling needs its fps'
 
 
-def check_file(path: Path, settings: Settings, expected: ExpectedFrames, ledger) -> FileCheck:
+def check_file(path: Path, options: Options, expected: ExpectedFrames, ledger) -> FileCheck:
     check = FileCheck(path.stem)
     try:
         array = load_array(path)
@@ -154,7 +154,7 @@ def check_file(path: Path, settings: Settings, expected: ExpectedFrames, ledger)
         check.failures.append(('unreadable', str(err)))
         return check
     check.frames = int(array.shape[0]) if array.ndim else 0
-    check.failures.extend(check_array(array, settings))
+    check.failures.extend(check_array(array, options))
     want, how = expected.of(check.sentence)
     if want is None:
         kind = 'not in manifest' if how == 'not in manifest' else 'T not checked'
@@ -171,9 +171,9 @@ def check_file(path: Path, settings: Settings, expected: ExpectedFrames, ledger)
     if pose.exists():  # OUTPUT_FORMATS 'pose' (or the converter): it must say what the .npy says
         from signpose.output.pose_file import check_pose_file  # pose-format: optional, only where .pose files are
         check.failures.extend(('pose file', f'{pose.name}: {problem}')
-                              for problem in check_pose_file(pose, array, settings.COCO_WHOLEBODY_IDX))
+                              for problem in check_pose_file(pose, array, options.output.rows.keypoints))
     if check.ok:
-        array_stats(array, settings, check)
+        array_stats(array, options, check)
         if check.empty_frames == check.frames:
             check.warnings.append(('no person', 'no frame has a person (the stage skips such segments)'))
     return check
@@ -191,7 +191,7 @@ def table(header, rows, indent='  ', width=110) -> str:
     return '\n'.join(lines)
 
 
-def summarise_files(checks: List[FileCheck], settings: Settings, show: int) -> List[str]:
+def summarise_files(checks: List[FileCheck], options: Options, show: int) -> List[str]:
     passing = [c for c in checks if c.ok]
     failing = [c for c in checks if not c.ok]
     warned = [c for c in checks if c.warnings]
@@ -211,7 +211,7 @@ def summarise_files(checks: List[FileCheck], settings: Settings, show: int) -> L
     if parts:
         lines.append('  mean visibility (frames with a person):')
         lines.append(table(parts, [[f'{totals[p][0] / totals[p][1]:.2f}' for p in parts]], indent='    '))
-    elif settings.ADD_VISIBLE is False:
+    elif options.output.rows.visibility is False:
         lines.append('  mean visibility        - (ADD_VISIBLE=False: no visibility channel)')
     for title, group, attr in (('Failing files', failing, 'failures'), ('Warnings', warned, 'warnings')):
         if not group:
@@ -225,11 +225,11 @@ def summarise_files(checks: List[FileCheck], settings: Settings, show: int) -> L
     return lines
 
 
-def summarise_ledger(settings: Settings, segments, checks: List[FileCheck], show: int) -> List[str]:
-    ledgers = sorted(Path(settings.NPY_DIR).glob('ledger*.jsonl'))
+def summarise_ledger(options: Options, segments, checks: List[FileCheck], show: int) -> List[str]:
+    ledgers = sorted(Path(options.output.folder).glob('ledger*.jsonl'))
     if not ledgers:
         return ['Ledger: none in NPY_DIR (no run has recorded outcomes here)']
-    outcomes = read_ledgers(settings.NPY_DIR)
+    outcomes = read_ledgers(options.output.folder)
     status = Counter(o.status for o in outcomes.values())
     lines = [f'Ledger ({len(ledgers)} file(s)): {len(outcomes)} segments: ' +
              ', '.join(f'{status[s]} {s}' for s in (WRITTEN, SKIPPED, FAILED))]
@@ -255,7 +255,7 @@ def summarise_ledger(settings: Settings, segments, checks: List[FileCheck], show
     return lines
 
 
-def check_pose_alone(path: Path, settings: Settings, expected: ExpectedFrames, ledger) -> FileCheck:
+def check_pose_alone(path: Path, options: Options, expected: ExpectedFrames, ledger) -> FileCheck:
     """A .pose without its .npy (OUTPUT_FORMATS = ('pose',)): readable by pose-format, the
     COCO-WholeBody XYZC header, confidence in [0, 1], and the frame count of the segment."""
     from signpose.output.pose_file import POINT_FORMAT, read_pose  # pose-format: optional, as above
@@ -279,50 +279,37 @@ def check_pose_alone(path: Path, settings: Settings, expected: ExpectedFrames, l
     return check
 
 
-def validate(settings: Settings, show: int = 50) -> Tuple[int, List[FileCheck], str]:
+def validate(options: Options, show: int = 50) -> Tuple[int, List[FileCheck], str]:
     """(exit status, per-file checks, the printed report)."""
-    npy_dir = Path(settings.NPY_DIR)
+    npy_dir = Path(options.output.folder)
     if not npy_dir.is_dir():
         raise ValidationError(f'NPY_DIR {npy_dir} is not a folder (pass --cfg-options NPY_DIR=...)')
     try:
-        segments, _ = read_manifest(settings.CSV_FILE)
+        segments, _ = read_manifest(options.manifest)
     except ManifestError as err:
         raise ValidationError(str(err)) from None
     files = sorted(npy_dir.glob('*.npy'))
-    expected = ExpectedFrames(settings, segments)
+    expected = ExpectedFrames(options, segments)
     ledger = read_ledgers(npy_dir)
-    checks = [check_file(f, settings, expected, ledger)
+    checks = [check_file(f, options, expected, ledger)
               for f in tqdm(files, unit='file', file=sys.stderr, disable=None, leave=False)]
     poses_alone = [p for p in sorted(npy_dir.glob('*.pose')) if not p.with_suffix('.npy').exists()]
-    checks += [check_pose_alone(p, settings, expected, ledger) for p in poses_alone]
-    channels = row_channels(settings.ADD_VISIBLE)
+    checks += [check_pose_alone(p, options, expected, ledger) for p in poses_alone]
+    channels = row_channels(options.output.rows.visibility)
     lines = [RULE, f'Stage 3b output check: {npy_dir}',
-             f'  manifest  {settings.CSV_FILE} ({len(segments)} segments)',
-             f'  contract  (T, {len(settings.COCO_WHOLEBODY_IDX)}, {channels}) float32; x, y'
+             f'  manifest  {options.manifest} ({len(segments)} segments)',
+             f'  contract  (T, {len(options.output.rows.keypoints)}, {channels}) float32; x, y'
              f'{", visibility" if channels == 4 else ""} in [0, 1]; T within {T_TOLERANCE} of the sampled frames',
              '-' * 72]
-    lines += summarise_files(checks, settings, show) if checks else ['  no .npy or .pose files in NPY_DIR']
+    lines += summarise_files(checks, options, show) if checks else ['  no .npy or .pose files in NPY_DIR']
     leftovers = list(npy_dir.glob('.*.npy.tmp'))
     if leftovers:
         lines.append(f'  note: {len(leftovers)} temporary file(s) .*.npy.tmp left by an interrupted write '
                      '(safe to delete)')
     lines.append('-' * 72)
-    lines += summarise_ledger(settings, segments, checks, show=min(show, 20))
+    lines += summarise_ledger(options, segments, checks, show=min(show, 20))
     failing = sum(not c.ok for c in checks)
     lines += [RULE, f'Result: FAIL ({failing} of {len(checks)} files break the contract)' if failing
               else f'Result: OK ({len(checks)} files)']
     return (1 if failing else 0), checks, '\n'.join(lines)
 
-
-def main(argv=None) -> int:
-    parser = argument_parser('Check the stage 3b output (.npy files and ledger) against its contract.')
-    parser.add_argument('--show', type=int, default=50, metavar='N',
-                        help='list at most N failing files and N files with warnings (default 50)')
-    args = parser.parse_args(argv)
-    try:
-        status, _, report = validate(settings_from_args(args), show=max(0, args.show))
-    except ValidationError as err:
-        print(f'ERROR: {err}', file=sys.stderr)
-        return 2
-    print(report)
-    return status

@@ -19,7 +19,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from signpose.config import Settings, argument_parser, settings_from_args
+from signpose.config import Options, argument_parser, settings_from_args
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
@@ -59,13 +59,13 @@ class VizError(RuntimeError):
 class Drawer:
     """Draws rows of the output contract on images of any size (coordinates are normalised)."""
 
-    def __init__(self, settings: Settings):
-        idx = list(settings.COCO_WHOLEBODY_IDX)
+    def __init__(self, options: Options):
+        idx = list(options.output.rows.keypoints)
         position = {c: p for p, c in enumerate(idx)}
         self.colours = [COLOURS[part_of(c)] for c in idx]
         self.lines = [(position[a], position[b], COLOURS[part_of(b)])
                       for a, b in SKELETON if a in position and b in position]
-        self.kpt_thr = settings.KPT_THR
+        self.kpt_thr = options.engine.persons.kpt_thr
 
     def draw(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -121,7 +121,7 @@ def label(image: np.ndarray, text: str, corner: str = 'bottom') -> None:
     cv2.putText(image, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thick, cv2.LINE_AA)
 
 
-def legend(width: int, settings: Settings) -> np.ndarray:
+def legend(width: int, options: Options) -> np.ndarray:
     """A strip naming the colours (and the visibility threshold) for the top of the sheet."""
     strip = np.zeros((28, width, 3), np.uint8)
     x = 6
@@ -129,12 +129,12 @@ def legend(width: int, settings: Settings) -> np.ndarray:
         cv2.circle(strip, (x + 5, 14), 5, COLOURS[part], -1, cv2.LINE_AA)
         cv2.putText(strip, part, (x + 14, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         x += 24 + cv2.getTextSize(part, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
-    cv2.putText(strip, f'hidden: visibility < {settings.KPT_THR}', (x + 6, 19), cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.putText(strip, f'hidden: visibility < {options.engine.persons.kpt_thr}', (x + 6, 19), cv2.FONT_HERSHEY_SIMPLEX,
                 0.45, (160, 160, 160), 1, cv2.LINE_AA)
     return strip
 
 
-def contact_sheet(tiles: List[np.ndarray], settings: Settings, note: str = '') -> np.ndarray:
+def contact_sheet(tiles: List[np.ndarray], options: Options, note: str = '') -> np.ndarray:
     """Tiles (all TILE_WIDTH wide) in a grid of at most 4 columns, under the colour legend (and
     ``note``, a line about the persons, when there is one)."""
     tile_h, tile_width = tiles[0].shape[:2]
@@ -144,7 +144,7 @@ def contact_sheet(tiles: List[np.ndarray], settings: Settings, note: str = '') -
     for i, tile in enumerate(tiles):
         r, c = divmod(i, cols)
         grid[r * tile_h:(r + 1) * tile_h, c * tile_width:(c + 1) * tile_width] = tile
-    strips = [legend(grid.shape[1], settings)]
+    strips = [legend(grid.shape[1], options)]
     if note:
         strip = np.zeros((22, grid.shape[1], 3), np.uint8)
         cv2.putText(strip, note, (6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
@@ -152,10 +152,10 @@ def contact_sheet(tiles: List[np.ndarray], settings: Settings, note: str = '') -
     return np.vstack(strips + [grid])
 
 
-def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings: Settings, title: str) -> None:
+def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, options: Options, title: str) -> None:
     """z of both wrists over time; frames without a person are gaps (NaN), not zeros."""
     from matplotlib.figure import Figure  # Agg canvas: no display, no global pyplot state
-    idx = list(settings.COCO_WHOLEBODY_IDX)
+    idx = list(options.output.rows.keypoints)
     person = np.any(rows != 0, axis=(1, 2))
     fig = Figure(figsize=(8, 3.2), dpi=100)
     ax = fig.add_subplot()
@@ -174,53 +174,53 @@ def wrist_plot(path: Path, rows: np.ndarray, times: np.ndarray, settings: Settin
     fig.savefig(str(path))
 
 
-def locate(settings: Settings, sentence: str):
+def locate(options: Options, sentence: str):
     """(segment, rows, video info) of a sentence, or a VizError saying what is missing."""
-    videos = SegmentVideos(settings)
+    videos = SegmentVideos(options.manifest, options.video_dir, options.sampling.video_backend)
     try:
         segment = videos.segment(sentence)
     except ManifestError as err:
         raise VizError(str(err)) from None
     if segment is None:
-        raise VizError(f'sentence {sentence!r} is not in the manifest {settings.CSV_FILE}')
-    npy = Path(settings.NPY_DIR) / f'{sentence}.npy'
+        raise VizError(f'sentence {sentence!r} is not in the manifest {options.manifest}')
+    npy = Path(options.output.folder) / f'{sentence}.npy'
     if not npy.is_file():
         raise VizError(f'no landmarks for {sentence!r}: {npy} does not exist (see the ledger in NPY_DIR)')
     try:
         rows = load_array(npy)
     except ValueError as err:
         raise VizError(f'{npy} {err}') from None
-    if rows.ndim != 3 or rows.shape[1] != len(settings.COCO_WHOLEBODY_IDX) or rows.shape[2] not in (3, 4):
-        raise VizError(f'{npy} has shape {rows.shape}, not (T, {len(settings.COCO_WHOLEBODY_IDX)}, 4 or 3)')
+    if rows.ndim != 3 or rows.shape[1] != len(options.output.rows.keypoints) or rows.shape[2] not in (3, 4):
+        raise VizError(f'{npy} has shape {rows.shape}, not (T, {len(options.output.rows.keypoints)}, 4 or 3)')
     video = videos.video(segment.video_name)
     if video.info is None:
         raise VizError(video.problem)
     return segment, np.nan_to_num(rows.astype(np.float32)), video.info, video.timeline
 
 
-def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
-    segment, rows, info, timeline = locate(settings, sentence)
+def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
+    segment, rows, info, timeline = locate(options, sentence)
     frame_times = timeline.times if timeline is not None else None
-    indices = sample_frames(info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO, settings.FRAME_SKIP,
+    indices = sample_frames(info.fps, segment.start, segment.end, options.sampling.fps, options.sampling.frame_skip,
                             frame_times)
     if len(rows) != len(indices):
         print(f'WARNING: {len(rows)} saved frames but {len(indices)} sampled frames; '
               f'drawing the first {min(len(rows), len(indices))}', file=sys.stderr)
     indices = indices[:len(rows)]
-    out = Path(out_dir) if out_dir else Path(settings.NPY_DIR) / 'viz'
+    out = Path(out_dir) if out_dir else Path(options.output.folder) / 'viz'
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f'{sentence}.mp4', out / f'{sentence}_sheet.png', out / f'{sentence}_wrist_z.png']
 
     # the sampled rate, so the clip plays at the speed of the video
-    fps = settings.REDUCE_FPS_TO or info.fps / max(1, settings.FRAME_SKIP)
+    fps = options.sampling.fps or info.fps / max(1, options.sampling.frame_skip)
     writer = cv2.VideoWriter(str(paths[0]), cv2.VideoWriter_fourcc(*'mp4v'), min(fps, info.fps),
                              (info.width, info.height))
     if not writer.isOpened():
         raise VizError(f'OpenCV cannot write {paths[0]}')
     on_sheet = set(np.linspace(0, len(indices) - 1, max(1, min(sheet_frames, len(indices)))).round().astype(int))
-    drawer, tiles, written = Drawer(settings), [], 0
+    drawer, tiles, written = Drawer(options), [], 0
     try:
-        persons = read_persons(persons_path(settings.NPY_DIR, sentence))
+        persons = read_persons(persons_path(options.output.folder, sentence))
     except ValueError as err:
         print(f'WARNING: {err}; the persons\' boxes are not drawn', file=sys.stderr)
         persons = None
@@ -253,9 +253,9 @@ def visualize(settings: Settings, sentence: str, out_dir=None, sheet_frames: int
         print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
     if not tiles:
         raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
-    cv2.imwrite(str(paths[1]), contact_sheet(tiles, settings, persons_note(persons) if persons else ''))
+    cv2.imwrite(str(paths[1]), contact_sheet(tiles, options, persons_note(persons) if persons else ''))
     times = np.asarray([time_of(i) for i in indices], dtype=float)
-    wrist_plot(paths[2], rows[:len(times)], times, settings, sentence)
+    wrist_plot(paths[2], rows[:len(times)], times, options, sentence)
     return paths
 
 

@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Iterator, List, Optional
 
-from signpose.config import Settings
+from signpose.api import Extractor
+from signpose.config import Options
 from signpose.contract.outcomes import failures
 from signpose.nets.devices import worker_devices
-from signpose.nets.inference import load_networks
-from signpose.nets.loading import SetupError
-from signpose.nets.mmcv_lite import MissingOpError
+from signpose.common.errors import SetupError
+from signpose.install.mmcv_lite import MissingOpError
 from signpose.output.writer import already_written
 from signpose.output.storage import OutputError
 from signpose.run.events import VideoEnded, VideoStarted, WorkerReplaced
@@ -63,23 +63,23 @@ def _die_with_parent(parent: int) -> None:
         raise KeyboardInterrupt  # the stage died before the line above
 
 
-def worker_main(settings: Settings, conn, parent: int) -> None:
+def worker_main(options: Options, device: str, conn, parent: int) -> None:
     """A worker's life: load the models, then one video per message until told to stop (None)."""
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the stage's: it stops us
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         _die_with_parent(parent)
-        _serve(settings, conn)
+        _serve(options, device, conn)
     except (KeyboardInterrupt, BrokenPipeError, EOFError):
         pass  # stopped by the stage, or the stage is gone
     finally:  # leaving: a SIGTERM now ends the process quietly, not with a traceback from the exit handlers
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _serve(settings: Settings, conn) -> None:
+def _serve(options: Options, device: str, conn) -> None:
     try:
-        decided, networks = load_networks(settings, log=lambda line: conn.send(('log', line)))
+        extractor = Extractor.from_options(options, device, log=lambda line: conn.send(('log', line)))
     except (SetupError, MissingOpError) as err:
         conn.send(('setup', str(err)))
         return
@@ -93,7 +93,7 @@ def _serve(settings: Settings, conn) -> None:
             return
         stop = None
         try:
-            for outcome in process_video(task, networks, settings, decided):
+            for outcome in process_video(task, extractor, options.output):
                 conn.send(('outcome', outcome))
         except OutputError as err:  # the folder is full: the stage stops the run
             stop = err
@@ -119,11 +119,11 @@ def _sigint_blocked():
 class Worker:
     """One worker process, and the video it is on."""
 
-    def __init__(self, context, settings: Settings, slot: int, serial: int):
+    def __init__(self, context, options: Options, device: str, slot: int, serial: int):
         self.slot = slot  # its place among MAX_WORKERS (its GPU); a replacement takes the same
         self.serial = serial  # 0 for the first worker started; replacements count on
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=worker_main, args=(settings, child, os.getpid()),
+        self.process = context.Process(target=worker_main, args=(options, device, child, os.getpid()),
                                        name=f'signpose-worker-{serial}', daemon=True)
         with _sigint_blocked():
             self.process.start()
@@ -175,20 +175,21 @@ def shutdown(workers: List[Worker]) -> None:
         worker.conn.close()
 
 
-def run(tasks, settings: Settings) -> Iterator:
+def run(tasks, options: Options) -> Iterator:
     """The tasks' Outcomes, with VideoStarted / VideoEnded / WorkerReplaced among them (run.events)."""
     context = multiprocessing.get_context('spawn')
-    devices = worker_devices(settings.DEVICE, settings.MAX_WORKERS)  # worker i on GPU i mod n
+    workers_wanted = options.execution.workers
+    devices = worker_devices(options.compute.device, workers_wanted)  # worker i on GPU i mod n
     pending = deque(tasks)
     serials = iter(range(1 << 30))
     workers: List[Worker] = []
     stop = None  # the first OutputError: no new video starts; those running end at their next write
 
     def start(slot: int) -> Worker:
-        return Worker(context, settings.replace(DEVICE=devices[slot]), slot, next(serials))
+        return Worker(context, options, devices[slot], slot, next(serials))
 
     try:
-        workers = [start(slot) for slot in range(max(1, min(settings.MAX_WORKERS, len(tasks))))]
+        workers = [start(slot) for slot in range(max(1, min(workers_wanted, len(tasks))))]
         while True:
             for worker in workers:
                 if worker.ready and worker.task is None and pending and stop is None:
@@ -223,12 +224,12 @@ def run(tasks, settings: Settings) -> Iterator:
                 cause = death_cause(worker.process.exitcode)
                 if not worker.ready:
                     raise SetupError(f'a worker process died while loading the models ({cause}): too little '
-                                     f'memory for MAX_WORKERS={settings.MAX_WORKERS}? Lower MAX_WORKERS, '
+                                     f'memory for MAX_WORKERS={workers_wanted}? Lower MAX_WORKERS, '
                                      f'then run the same command')
                 task = worker.task
                 if task is not None:  # its video costs only itself
                     # a segment written just before the death, its report lost, is written all the same
-                    written, lost = already_written(settings, worker.left)
+                    written, lost = already_written(options.output, worker.left)
                     yield from written
                     yield from failures(lost, f'worker died: {cause}', reader=task.reader)
                     yield VideoEnded(task.video_name)

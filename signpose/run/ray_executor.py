@@ -6,14 +6,15 @@ the same atomic writes, into NPY_DIR, which must be reachable from every node (a
 file system). Fault tolerance is Ray's own: a dead actor is restarted (``max_restarts``)
 and its unfinished call re-run (``max_task_retries``), reloading the models first.
 """
+import dataclasses
 import os
 from typing import Iterator
 
-from signpose.config import Settings
+from signpose.api import Extractor
+from signpose.common.errors import SetupError
+from signpose.config import Options
 from signpose.contract.outcomes import Outcome, failures
-from signpose.nets.devices import cpu_threads, first_device
-from signpose.nets.inference import load_networks
-from signpose.nets.loading import SetupError
+from signpose.nets.devices import cpu_threads
 from signpose.output.writer import already_written
 from signpose.run.work import outcomes_until_stop, process_video
 
@@ -23,22 +24,22 @@ ACTOR_RESTARTS = 3  # restarts of one actor before its videos are reported as fa
 class StageActor:
     """Holds both models; processes one video per call."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.decided, self.networks = load_networks(settings, log=lambda *_: None)  # sets the torch threads
+    def __init__(self, options: Options):
+        self.options = options
+        self.extractor = Extractor.from_options(options, log=lambda *_: None)  # sets the torch threads
 
     def process(self, task) -> tuple:
         """(outcomes, the OutputError that stopped the video or None)."""
         # a retried call: segments the lost attempt already wrote are done, not redone
-        done, task.segments = already_written(self.settings, task.segments)
-        outcomes, stop = outcomes_until_stop(process_video(task, self.networks, self.settings, self.decided))
+        done, task.segments = already_written(self.options.output, task.segments)
+        outcomes, stop = outcomes_until_stop(process_video(task, self.extractor, self.options.output))
         return done + outcomes, stop
 
     def ping(self) -> int:
         return os.getpid()
 
 
-def _connect(settings: Settings):
+def _connect(address):
     try:
         import ray
     except ImportError:
@@ -46,7 +47,7 @@ def _connect(settings: Settings):
                          '(or: pip install ray==2.60.0)') from None
     if not ray.is_initialized():
         # workers import the installed package (pip install -e . on a shared file system)
-        ray.init(address=settings.RAY_ADDRESS, log_to_driver=False, include_dashboard=False)
+        ray.init(address=address, log_to_driver=False, include_dashboard=False)
     return ray
 
 
@@ -58,27 +59,28 @@ def gpu_actor_cpus(nodes, actors_per_gpu: int) -> int:
     return max(1, int(min(ratios, default=1) // max(1, actors_per_gpu)))
 
 
-def actor_plan(resources: dict, nodes: list, settings: Settings):
-    """(number of actors, their Ray resource options, their settings) for this cluster."""
+def actor_plan(resources: dict, nodes: list, options: Options):
+    """(number of actors, their Ray resource options, their options) for this cluster."""
     gpus = int(resources.get('GPU', 0))
-    if gpus and first_device(settings.DEVICE).startswith('cuda'):
-        per_gpu = max(1, settings.MAX_WORKERS)
-        cpus = int(settings.CPU_THREADS or gpu_actor_cpus(nodes, per_gpu))
+    compute = options.compute
+    if gpus and compute.first_device.startswith('cuda'):
+        per_gpu = max(1, compute.workers)
+        cpus = int(compute.cpu_threads or gpu_actor_cpus(nodes, per_gpu))
         # Ray makes an actor's GPU its only visible one: it is cuda:0 there. Its torch threads
         # (pre- and post-processing) match the CPUs it reserved, beside the decode threads.
         return gpus * per_gpu, dict(num_gpus=1 / per_gpu, num_cpus=cpus), \
-            settings.replace(DEVICE='cuda:0', CPU_THREADS=cpus)
-    cpus = cpu_threads(settings)
-    return max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus), settings
+            dataclasses.replace(options, compute=compute.replace(device='cuda:0', cpu_threads=cpus))
+    cpus = cpu_threads(compute)
+    return max(1, int(resources.get('CPU', 1)) // cpus), dict(num_cpus=cpus), options
 
 
-def run(tasks, settings: Settings) -> Iterator[Outcome]:
-    ray = _connect(settings)
-    count, options, settings = actor_plan(ray.cluster_resources(), ray.nodes(), settings)
+def run(tasks, options: Options) -> Iterator[Outcome]:
+    ray = _connect(options.execution.ray_address)
+    count, resources, options = actor_plan(ray.cluster_resources(), ray.nodes(), options)
     count = min(count, len(tasks))
     remote = ray.remote(StageActor).options(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS,
-                                            **options)
-    actors = [remote.remote(settings) for _ in range(count)]
+                                            **resources)
+    actors = [remote.remote(options) for _ in range(count)]
     pending = list(reversed(tasks))
     running = {}
     stop = None  # the first OutputError: no new video is handed out; those running finish

@@ -7,17 +7,18 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
-from signpose.config import Settings, argument_parser, settings_from_args
+from signpose.api import Extractor
+from signpose.config import Options, Settings, first_device
 from signpose.contract.outcomes import CRASHED, FAILED, RETRY_HINT, WRITTEN, Outcome
 from signpose.contract.rows import channels
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.shards import select_shard
 from signpose.data.tasks import DONE_IN_LEDGER, OUTPUT_EXISTS, plan_tasks
 from signpose.data.video import have_pyav
-from signpose.nets.devices import Decided, first_device, resolve
-from signpose.nets.inference import load_networks
-from signpose.nets.loading import SetupError, quiet_library_warnings
-from signpose.nets.mmcv_lite import MissingOpError
+from signpose.common.errors import SetupError
+from signpose.nets.devices import Decided, resolve
+from signpose.nets.loading import ensure_checkpoints
+from signpose.install.mmcv_lite import MissingOpError
 from signpose.output.ledger import ENDED, STARTED, STOPPED, Ledger, ledger_path, read_ledger_state
 from signpose.output.provenance import start_run
 from signpose.output.storage import OutputError, check_writable, space_warning
@@ -35,9 +36,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_FIX, EXIT_NO_SPACE, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 WORKERS_REPLACED = 'workers replaced'  # a summary count
 
 
-def print_settings(s: Settings) -> None:
-    """The banner: the settings as they will run (what ``devices.resolve`` decides for a worker)."""
-    run: Decided = resolve(s, warn=False)
+def print_settings(s: Settings, run: Decided) -> None:
+    """The banner: the settings as they will run (``run``: what ``devices.resolve`` decides for a worker)."""
     device = run.device if run.device == first_device(s.DEVICE) else f'{first_device(s.DEVICE)} not available -> cpu'
     if isinstance(s.DEVICE, (list, tuple)) and len(s.DEVICE) > 1:
         device = f'{", ".join(s.DEVICE)} (worker i on the i-th, cycled)'
@@ -45,7 +45,7 @@ def print_settings(s: Settings) -> None:
     lines = [
         RULE, 'Stage 3b: 3D whole-body landmarks (RTMDet + RTMW3D)',
         f'  CSV_FILE     {s.CSV_FILE}', f'  VIDEO_DIR    {s.VIDEO_DIR}', f'  NPY_DIR      {s.NPY_DIR}',
-        f'  videos       decoded by {video_reader(s)}',
+        f'  videos       decoded by {video_reader(s.VIDEO_BACKEND)}',
         f'  sampling     {sampling}; videos accepted at {s.ACCEPT_VIDEO_FPS_WITHIN[0]}-'
         f'{s.ACCEPT_VIDEO_FPS_WITHIN[1]} fps; segments {s.MIN_SEGMENT_SECONDS}-{s.MAX_SEGMENT_SECONDS} s',
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
@@ -60,51 +60,58 @@ def print_settings(s: Settings) -> None:
     print('\n'.join(lines + [RULE]), flush=True)
 
 
-def video_reader(s: Settings) -> str:
-    if s.VIDEO_BACKEND == 'auto':
+def video_reader(backend: str) -> str:
+    if backend == 'auto':
         return 'PyAV (auto)' if have_pyav() else 'OpenCV (auto: PyAV is not installed, so no AV1)'
-    return s.VIDEO_BACKEND
+    return backend
 
 
-def inline_outcomes(tasks, settings: Settings) -> Iterator:
+def inline_outcomes(tasks, options: Options) -> Iterator:
     """EXECUTOR 'inline': the models and the work in this process (for debugging: pdb, profilers).
     A crash here ends the run; the worker processes of 'local' cost a video only."""
-    decided, networks = load_networks(settings)
+    extractor = Extractor.from_options(options)
     for task in tasks:
         yield VideoStarted(task.video_name)
-        yield from process_video(task, networks, settings, decided)
+        yield from process_video(task, extractor, options.output)
         yield VideoEnded(task.video_name)
 
 
 EXECUTORS = {'ray': ray_executor.run, 'inline': inline_outcomes, 'local': pool.run}  # config.EXECUTORS
 
 
-def outcomes_of(tasks, settings: Settings) -> Iterator:
+def outcomes_of(tasks, options: Options) -> Iterator:
     """The executor's Outcomes, with the events of run.events among them ('local': MAX_WORKERS
     worker processes, one included)."""
-    return EXECUTORS[settings.EXECUTOR](tasks, settings)
+    return EXECUTORS[options.execution.executor](tasks, options)
 
 
 def run(settings: Settings, config_file=None) -> int:
-    print_settings(settings)
+    options = Options.of(settings)
+    decided = resolve(options.compute, warn=False)  # as each worker will decide it: the banner, the record
+    print_settings(settings, decided)
     problems = setup_problems(settings)
     if problems:
         for problem in problems:
             print(f'ERROR: {problem}', file=sys.stderr)
         return EXIT_FIX
-    unwritable = check_writable(settings.NPY_DIR)
+    unwritable = check_writable(options.output.folder)
     if unwritable:
         return stop_for(unwritable)
+    try:  # missing checkpoints, once, here: not by every worker at once
+        ensure_checkpoints(options.models)
+    except SetupError as err:
+        print(f'ERROR: {err}', file=sys.stderr)
+        return EXIT_FIX
     try:  # the run's record (output/provenance.py), before any work; completed at the end
-        record = start_run(settings, resolve(settings, warn=False), config_file)
+        record = start_run(settings, decided, config_file)
     except OSError as err:  # a full folder: the ledger's first write stops the run with its one line
-        print(f'WARNING: the run record cannot be written in {settings.NPY_DIR}/runs ({err.strerror or err})',
+        print(f'WARNING: the run record cannot be written in {options.output.folder}/runs ({err.strerror or err})',
               file=sys.stderr, flush=True)
         record = None
     counts_seen: dict = {}
     status = EXIT_FIX
     try:
-        status = run_recorded(settings, record.run_id if record else '', counts_seen)
+        status = run_recorded(options, record.run_id if record else '', counts_seen)
         return status
     finally:
         if record is not None:
@@ -112,16 +119,16 @@ def run(settings: Settings, config_file=None) -> int:
                 record.finish(counts_seen, status)
 
 
-def run_recorded(settings: Settings, run_id: str, counts_seen: dict) -> int:
+def run_recorded(options: Options, run_id: str, counts_seen: dict) -> int:
     """The run after its record is written: plan, the executor, the summary (``counts_seen``
     receives the counts, for the record)."""
     with collector_paused():
-        planned = plan(settings, run_id)
+        planned = plan(options, run_id)
     if isinstance(planned, int):
         return planned
     tasks, counts, ledger = planned
     counts_seen.update(planned=dict(counts))
-    warning = space_warning(tasks, settings)
+    warning = space_warning(tasks, options.sampling, options.output)
     if warning:
         print(f'WARNING: {warning}', file=sys.stderr, flush=True)
 
@@ -130,7 +137,7 @@ def run_recorded(settings: Settings, run_id: str, counts_seen: dict) -> int:
     interrupted, stopped = False, None
     if tasks:
         try:
-            run_tasks(tasks, settings, ledger, summary)
+            run_tasks(tasks, options, ledger, summary)
         except (SetupError, MissingOpError) as err:  # from a worker too: one line, before any video
             print(f'ERROR: {err}', file=sys.stderr)
             return EXIT_FIX
@@ -139,7 +146,7 @@ def run_recorded(settings: Settings, run_id: str, counts_seen: dict) -> int:
         except KeyboardInterrupt:
             interrupted = True
     counts_seen.update(dict(summary), seconds=round(time.time() - started, 3))
-    print_summary(settings, ledger, counts, summary, time.time() - started, interrupted, stopped)
+    print_summary(options.output.folder, ledger, counts, summary, time.time() - started, interrupted, stopped)
     if stopped is not None:
         return stop_for(stopped)
     if interrupted:
@@ -160,10 +167,10 @@ def collector_paused():
             gc.enable()
 
 
-def plan(settings: Settings, run_id: str = ''):
+def plan(options: Options, run_id: str = ''):
     """Manifest, shard, ledger and videos -> (tasks, skip counts, ledger), or an exit status."""
     try:
-        segments, bad_rows = read_manifest(settings.CSV_FILE)
+        segments, bad_rows = read_manifest(options.manifest)
     except ManifestError as err:
         print(f'ERROR: {err}', file=sys.stderr)
         return EXIT_FIX
@@ -172,10 +179,13 @@ def plan(settings: Settings, run_id: str = ''):
         print(f'  bad row{f" (line {bad.line})" if bad.line else ""}: {bad.reason}')
     if len(bad_rows) > 20:
         print(f'  ... and {len(bad_rows) - 20} more')
-    segments = select_shard(segments, settings.NUM_SHARDS, settings.SHARD_INDEX)  # checked: config.value_problems
-    known, crashes = read_ledger_state(settings.NPY_DIR)
-    ledger = Ledger(ledger_path(settings.NPY_DIR, settings.SHARD_INDEX, settings.NUM_SHARDS), known=known, run=run_id)
-    tasks, skipped, counts = plan_tasks(settings, segments, ledger.known, crashes=crashes)
+    run, folder = options.execution, options.output.folder
+    segments = select_shard(segments, run.num_shards, run.shard_index)  # checked: config.value_problems
+    known, crashes = read_ledger_state(folder)
+    ledger = Ledger(ledger_path(folder, run.shard_index, run.num_shards), known=known, run=run_id)
+    tasks, skipped, counts = plan_tasks(segments, options.video_dir, options.sampling, options.output,
+                                        options.engine.persons.multi_person, ledger.known, crashes=crashes,
+                                        retry_crashed=run.retry_crashed)
     try:
         ledger.record_all(skipped)
     except OutputError as err:
@@ -196,7 +206,7 @@ def print_plan(tasks, counts) -> None:
     print('\n'.join(lines), flush=True)
 
 
-def run_tasks(tasks, settings: Settings, ledger, summary: Counter) -> None:
+def run_tasks(tasks, options: Options, ledger, summary: Counter) -> None:
     """Every outcome into the ledger and onto the console, as it comes; the videos' starts and
     ends into the ledger (a start without an end is a video the stage died on)."""
     todo = sum(len(t.segments) for t in tasks)
@@ -204,7 +214,7 @@ def run_tasks(tasks, settings: Settings, ledger, summary: Counter) -> None:
     running = set()
     done = 0
     try:
-        with closing(outcomes_of(tasks, settings)) as items:  # closed: a pool stops with the loop
+        with closing(outcomes_of(tasks, options)) as items:  # closed: a pool stops with the loop
             for item in items:
                 if isinstance(item, VideoStarted):
                     ledger.video(STARTED, item.video)
@@ -250,7 +260,7 @@ def read_by(outcome: Outcome) -> str:
     return f' [read by {outcome.reader}]' if outcome.reader else ''
 
 
-def print_summary(settings: Settings, ledger, counts, summary, elapsed, interrupted, stopped=None) -> None:
+def print_summary(folder: str, ledger, counts, summary, elapsed, interrupted, stopped=None) -> None:
     frames = summary.pop('frames', 0)
     print(RULE)
     if stopped is not None:
@@ -271,12 +281,6 @@ def print_summary(settings: Settings, ledger, counts, summary, elapsed, interrup
         print(f'  {status.capitalize()} ({reason}): {count}')
     if replaced:
         print(f'  Workers died and were replaced: {replaced} (their videos\' remaining segments failed)')
-    print(f'  Output folder: {settings.NPY_DIR}  (ledger: {ledger.path.name})')
+    print(f'  Output folder: {folder}  (ledger: {ledger.path.name})')
     print(RULE, flush=True)
 
-
-def main(argv=None) -> int:
-    quiet_library_warnings()
-    parser = argument_parser('Stage 3b: extract 3D whole-body landmarks from caption segments.')
-    args = parser.parse_args(argv)
-    return run(settings_from_args(args), args.config)

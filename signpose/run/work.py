@@ -1,27 +1,25 @@
-"""One video's work, as every executor runs it: the engine's segments (engine/video.py), each
-written as it comes (output/writer.py). The pool's workers, Ray's actors, the inline executor and
-the benchmark all call ``process_video``."""
+"""One video's work, as every executor runs it: the engine's segments (an Extractor's ``run``),
+each written as it comes (output/writer.py). The pool's workers, Ray's actors, the inline executor
+and the benchmark all call ``process_video``."""
 from contextlib import closing
 from typing import Iterator, List, Optional, Tuple
 
-from signpose.config import Settings
+from signpose.api import Extractor
+from signpose.config import Output
 from signpose.contract.outcomes import FAILED, Outcome
 from signpose.data.tasks import VideoTask
-from signpose.engine.video import extract_video
-from signpose.nets.devices import Decided
-from signpose.nets.inference import Networks
 from signpose.output.storage import OutputError
 from signpose.output.writer import outcome_of
 
 
-def process_video(task: VideoTask, networks: Networks, settings: Settings, decided: Decided,
+def process_video(task: VideoTask, extractor: Extractor, output: Output,
                   stats: Optional[dict] = None) -> Iterator[Outcome]:
     """One Outcome per segment of the task, each segment's files written before its Outcome is out.
     An OutputError (the folder is full or unwritable) stops the video, and the run."""
-    with closing(extract_video(task, networks, settings, decided, stats)) as items:
+    with closing(extractor.run(task, stats)) as items:
         for item in items:
             try:
-                outcome = outcome_of(item, settings, stats)
+                outcome = outcome_of(item, output, stats)
             except OutputError:
                 raise
             except Exception as err:  # this segment's alone (e.g. a .pose the library cannot build)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the project
 
 import numpy as np
 
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from tests.support.seeded_weights import make_seeded_checkpoint
 from signpose.config import load_settings
 from signpose.nets.loading import quiet_library_warnings
 

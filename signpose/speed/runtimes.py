@@ -34,10 +34,9 @@ import numpy as np
 import torch
 
 from signpose.common.atomic import atomic_file
-from signpose.config import Settings
-from signpose.nets.checkpoints import sha256_of
-from signpose.nets.devices import first_device
-from signpose.nets.loading import SetupError
+from signpose.config import Compute
+from signpose.install.checkpoints import sha256_of
+from signpose.common.errors import SetupError
 
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the export changes (wrapper, names): older cache files are then not used
@@ -48,9 +47,9 @@ EXPORTER = 'onnx==1.23.2'  # torch.onnx.export writes through it
 NUMPY = f'numpy=={np.__version__}'
 
 
-def backend_problem(settings: Settings) -> Optional[str]:
+def backend_problem(compute: Compute) -> Optional[str]:
     """Why BACKEND cannot run here (one line naming the fix), or None."""
-    backend = settings.BACKEND
+    backend = compute.backend
     if backend == 'pytorch':
         return None
     if backend not in REQUIREMENTS:
@@ -62,9 +61,9 @@ def backend_problem(settings: Settings) -> Optional[str]:
         except Exception as err:  # ImportError, or a broken binary extension
             return (f'BACKEND={backend!r} needs the package {module} (cannot import it: {err}) -> install it with: '
                     f'WITH_RUNTIMES=1 bash setup.sh (or: pip install {REQUIREMENTS[backend]} {EXPORTER} {NUMPY})')
-    if settings.PRECISION != 'fp32':
-        return f'BACKEND={backend!r} runs fp32 only: use PRECISION=fp32 (or BACKEND=pytorch for {settings.PRECISION})'
-    if first_device(settings.DEVICE).startswith('cuda') and torch.cuda.is_available():
+    if compute.precision != 'fp32':
+        return f'BACKEND={backend!r} runs fp32 only: use PRECISION=fp32 (or BACKEND=pytorch for {compute.precision})'
+    if compute.first_device.startswith('cuda') and torch.cuda.is_available():
         return (f"BACKEND={backend!r} runs on the CPU (ONNX Runtime's CUDA provider is not built yet): "
                 f"set DEVICE=cpu, or BACKEND=pytorch on the GPU")
     return None

@@ -10,8 +10,7 @@ from typing import Optional
 from tqdm import tqdm
 
 from signpose.common.atomic import atomic_file
-from signpose.config import argument_parser, settings_from_args
-from signpose.nets.checkpoints import trust
+from signpose.install.checkpoints import trust
 
 
 class DownloadError(RuntimeError):
@@ -63,26 +62,3 @@ def fetch_checkpoint(url: str, destination, force: bool = False) -> str:
     trust(destination)
     return f'{destination} downloaded and verified'
 
-
-def main(argv=None) -> int:
-    parser = argument_parser('Download the detector and pose checkpoints that configs/extract_mmpose.py names.')
-    parser.add_argument('--trust', metavar='FILE', help='record FILE\'s SHA-256 as trusted and exit')
-    parser.add_argument('--force', action='store_true', help='download even if the file exists')
-    args = parser.parse_args(argv)
-    if args.trust:
-        if not Path(args.trust).is_file():
-            print(f'ERROR: no such file: {args.trust}', file=sys.stderr)
-            return 2
-        print(f'trusted {args.trust} (SHA-256 {trust(args.trust)})')
-        return 0
-    settings = settings_from_args(args)
-    status = 0
-    for kind in ('DET', 'POSE'):
-        url = getattr(settings, f'{kind}_MODEL_CHECKPOINT_LINK')
-        destination = getattr(settings, f'{kind}_MODEL_CHECKPOINT')
-        try:
-            print(fetch_checkpoint(url, destination, force=args.force))
-        except DownloadError as err:
-            print(f'ERROR: {err}', file=sys.stderr)
-            status = 1
-    return status

@@ -1,6 +1,6 @@
 """This file is ``mmcv._ext`` under mmcv-lite: the stage's one compiled op, NMS, in numpy and torch.
 
-``signpose.nets.mmcv_lite.install`` loads this file as ``mmcv._ext`` where mmcv has no compiled
+``signpose.install.mmcv_lite.install`` loads this file as ``mmcv._ext`` where mmcv has no compiled
 ops. mmcv's op modules call ``load_ext('_ext', [names])`` when imported and assert that every name
 exists: :func:`nms` is the one the stage's models use (RTMDet's post-processing: mmdet's
 ``batched_nms`` -> ``mmcv.ops.nms`` -> ``ext_module.nms``); every other name is a stand-in that
@@ -20,7 +20,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from signpose.nets.mmcv_lite import MissingOpError, missing_op_message
+from signpose.install.mmcv_lite import MissingOpError, missing_op_message
 
 # the IoU of this many ranked boxes against the later ones is computed at once: a few MB per block
 BLOCK_ROWS = 256
@@ -122,7 +122,7 @@ class StandIn:
         raise MissingOpError(missing_op_message(self.op))
 
 
-# which mmcv.ops module asked for which ops as it was imported (signpose.nets.mmcv_lite.missing_ops)
+# which mmcv.ops module asked for which ops as it was imported (signpose.install.mmcv_lite.missing_ops)
 asked: Dict[str, List[str]] = {}
 
 

@@ -23,16 +23,16 @@ from signpose.config import DEFAULT_CONFIG, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe, read_frames
-from signpose.benchmarks.per_frame_reference import PerFrameModels, process_video_per_frame
-from signpose.benchmarks.replay import NetworkRecorder, host_side_rate, replay_networks
-from signpose.benchmarks.seeded_weights import make_seeded_checkpoint
+from tests.support.per_frame_reference import PerFrameModels, process_video_per_frame
+from scripts.benchmarks.replay import NetworkRecorder, host_side_rate, replay_networks
+from tests.support.seeded_weights import make_seeded_checkpoint
 from signpose.common.timing import timed
 from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
 from signpose.nets.detector import Persons
 from signpose.nets.inference import Networks, build_networks
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
-from signpose.nets.mmcv_lite import is_lite
-from signpose.nets.runtimes import backend_problem
+from signpose.install.mmcv_lite import is_lite
+from signpose.speed.runtimes import backend_problem
 from signpose.run.work import process_video
 
 
@@ -624,7 +624,7 @@ def run_benchmark(args, settings: Settings, device, work: Path):
             if box_branch is not None and box_branch.rows[1]:
                 computed, total = box_branch.rows
                 print(f'{"":<22} RTMDet box branch computed on {100 * computed / total:.0f}% of the feature rows '
-                      f'(the rows holding candidates above BBOX_THR, see signpose/nets/speedups.py)')
+                      f'(the rows holding candidates above BBOX_THR, see signpose/speed/speedups.py)')
     if args.memory:
         long_task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, longest)])
         long = run_mode(f'engine, {longest:g} s segment', engine_process, device, settings,

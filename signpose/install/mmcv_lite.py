@@ -1,7 +1,7 @@
 """mmcv-lite (mmcv without compiled ops) made whole for the stage: ``mmcv._ext`` is the project's.
 
 mmdet imports ``mmcv.ops``, whose modules load ``mmcv._ext`` as they are imported. :func:`install`
-puts a finder first on ``sys.meta_path`` that answers ``mmcv._ext`` with ``signpose/nets/mmcv_ext.py``
+puts a finder first on ``sys.meta_path`` that answers ``mmcv._ext`` with ``signpose/install/mmcv_ext.py``
 (the stage's NMS in torch, stand-ins for the other ops) only where no compiled ``mmcv._ext`` is
 found: a compiled mmcv (``MMCV_OPS=1 bash setup.sh``) is always used as it is. This module imports
 nothing heavy: ``import signpose`` installs it.

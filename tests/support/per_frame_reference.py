@@ -15,9 +15,9 @@ from signpose.data.video import read_frames
 from signpose.engine.segments import close_segment, failed_outcomes, plan_segments, record_pose
 from signpose.engine.video import plan_video
 from signpose.nets.detector import Persons, persons_of
-from signpose.nets.mmcv_lite import MissingOpError
+from signpose.install.mmcv_lite import MissingOpError
 from signpose.nets.pose import Pose, pose_of
-from signpose.nets.precision import precision_context
+from signpose.speed.precision import precision_context
 from signpose.output.storage import OutputError
 from signpose.output.writer import outcome_of
 

@@ -1,1 +1,0 @@
-"""Benchmarks (console commands; their figures are in docs/performance.md)."""

@@ -1,0 +1,31 @@
+"""Download the detector and pose checkpoints the config names (the stage and the API also do it
+on first use): ``python scripts/download_models.py [--force] [--trust FILE]``."""
+import sys
+from pathlib import Path
+
+from signpose.config import Options, argument_parser, settings_from_args
+from signpose.install.checkpoints import trust
+from signpose.install.download import DownloadError, fetch_checkpoint
+
+
+def main(argv=None) -> int:
+    parser = argument_parser('Download the detector and pose checkpoints that configs/extract_mmpose.py names.')
+    parser.add_argument('--trust', metavar='FILE', help='record FILE\'s SHA-256 as trusted and exit')
+    parser.add_argument('--force', action='store_true', help='download even if the file exists')
+    args = parser.parse_args(argv)
+    if args.trust:
+        if not Path(args.trust).is_file():
+            print(f'ERROR: no such file: {args.trust}', file=sys.stderr)
+            return 2
+        print(f'trusted {args.trust} (SHA-256 {trust(args.trust)})')
+        return 0
+    models = Options.of(settings_from_args(args)).models
+    status = 0
+    for files in (models.detector, models.pose):
+        url, destination = files.link, files.checkpoint
+        try:
+            print(fetch_checkpoint(url, destination, force=args.force))
+        except DownloadError as err:
+            print(f'ERROR: {err}', file=sys.stderr)
+            status = 1
+    return status
