@@ -119,6 +119,15 @@ class Extractor:
         extractor._load(options, device, log)
         return extractor
 
+    @classmethod
+    def around(cls, networks: Networks, options: Options, decided: Optional[Decided] = None) -> 'Extractor':
+        """An Extractor around networks built elsewhere (scripted networks in tests, the benchmark's
+        calibrated models); ``decided`` defaults to what ``options`` decide for the CPU."""
+        extractor = cls.__new__(cls)
+        extractor.options, extractor.networks = options, networks
+        extractor.decided = decided or resolve(options.compute, 'cpu', warn=False)
+        return extractor
+
     def _load(self, options: Options, device: Optional[str], log) -> None:
         ensure_checkpoints(options.models, log)
         self.options = options
