@@ -38,9 +38,9 @@ __all__ = list(_API) + ['smooth_folder']
 
 def __getattr__(name):
     if name in _API:
-        from signpose import api
+        from signpose import api  # loaded on first use: `import signpose` stays cheap
         return getattr(api, name)
     if name == 'smooth_folder':
-        from signpose.trajectories import smooth_folder
+        from signpose.trajectories import smooth_folder  # loaded on first use
         return smooth_folder
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
