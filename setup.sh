@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup: creates .venv in the project and installs the pinned OpenMMLab pose stack from
 # wheels. mmcv comes as mmcv-lite (no compiled ops): the stage's one compiled op, NMS, is the
-# project's (signpose/nets/mmcv_ext.py). Nothing is compiled but xtcocotools (seconds).
+# project's (signpose/install/mmcv_ext.py). Nothing is compiled but xtcocotools (seconds).
 # Supported Pythons: 3.11, 3.12, 3.13 (PyAV 18.1.0 starts at 3.11; numpy 1.26.4 stops at 3.12).
 #   bash setup.sh            # core stack + test tools, numpy 2
 #   NUMPY=1 bash setup.sh    # the same with numpy 1.26.4 (Python 3.11 and 3.12)
@@ -277,6 +277,18 @@ step "signpose: this project as a package (editable: the checkout is the code), 
 # --no-deps: everything it needs is installed above, pinned; no build isolation: offline-safe
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
+step "start-up hook: mmdet and mmpose import in this venv without importing signpose first (signpose_mmcv_ext.pth)"
+# a .pth in site-packages whose one import line appends a finder to sys.meta_path: at the first import
+# of mmcv._ext that nothing else answers (mmcv-lite), it imports signpose, whose finder answers it;
+# a compiled mmcv's own _ext is found first. Nothing is imported at start-up (about 0.5 ms).
+SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || echo "$VENV/lib/python$PY_VERSION/site-packages")
+if cmp -s scripts/signpose_mmcv_ext.pth "$SITE/signpose_mmcv_ext.pth"; then
+  echo "    $SITE/signpose_mmcv_ext.pth is up to date"
+else
+  act mkdir -p "$SITE"
+  act cp scripts/signpose_mmcv_ext.pth "$SITE/signpose_mmcv_ext.pth"
+fi
+
 if [ "$DRY_RUN" = 1 ]; then
   STEP="done"
   echo "==> dry run: nothing was changed"
@@ -287,11 +299,18 @@ step "check the stack"
 "$PY" -m pip check 2>/dev/null | grep -v -e chumpy -e torchvision || true
 "$PY" - "$NUMPY_VERSION" <<'PYEOF'
 import sys
-import signpose.run.stage  # noqa: F401  (the project, installed; first: it provides mmcv-lite's NMS)
+# first, before signpose: the start-up hook (signpose_mmcv_ext.pth) provides mmcv._ext under mmcv-lite
+try:
+    import mmdet.apis, mmpose.apis  # noqa: F401
+except ModuleNotFoundError as err:
+    if err.name != 'mmcv._ext':
+        raise
+    sys.exit("setup.sh: mmdet does not import without signpose (No module named 'mmcv._ext'): the start-up hook "
+             "signpose_mmcv_ext.pth is not in site-packages, or signpose does not import; run bash setup.sh again")
+import signpose.run.stage  # noqa: F401  (the project, installed)
 import mmcv, mmdet, mmengine, mmpose, torch, cv2, numpy
 from mmcv.ops import nms  # the project's (mmcv-lite) or mmcv's compiled one (MMCV_OPS=1)
-import mmdet.apis, mmpose.apis  # noqa: F401
-from signpose.nets.mmcv_lite import is_lite
+from signpose.install.mmcv_lite import is_lite
 import xtcocotools.mask  # noqa: F401  (built against this numpy)
 import pose_format.pose_visualizer  # noqa: F401  (.pose files)
 print(f"    mmcv {mmcv.__version__} ({'lite: the project NMS' if is_lite() else 'compiled ops'})  mmdet {mmdet.__version__}  mmpose {mmpose.__version__}  "

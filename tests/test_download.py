@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from signpose.install.checkpoints import TRUST_LIST_NAME, trusted_hashes
-from signpose.install.download import DownloadError, download, fetch_checkpoint, sha256_prefix_of_url
+from signpose.install.download import DownloadError, download, ensure_checkpoint, fetch_checkpoint, sha256_prefix_of_url
 
 PAYLOAD = b'weights' * 50000
 PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]
@@ -85,3 +85,164 @@ def test_trust_command(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and hashlib.sha256(b'abc').hexdigest() in result.stdout
     assert hashlib.sha256(b'abc').hexdigest() in trusted_hashes(tmp_path)
+
+
+# ensure_checkpoint: the checkpoint downloaded on first use when missing --------------------------------
+
+class FileServer:
+    """http.server on 127.0.0.1 serving the files of a folder; it records each GET, answers
+    ``/truncated/NAME`` with NAME cut short (Content-Length says more), and holds the second half of
+    ``gated`` until ``gate`` is set."""
+
+    def __init__(self, folder):
+        self.folder, self.requests, self.gated, self.gate = folder, [], None, threading.Event()
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self):
+                server.requests.append(self.path)
+                if self.path.startswith('/truncated/'):
+                    data = (folder / self.path.split('/')[-1]).read_bytes()
+                    self.send_response(200)
+                    self.send_header('Content-Length', str(len(data) + 100))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                super().do_GET()
+
+            def copyfile(self, source, outputfile):
+                if self.path != server.gated:
+                    return super().copyfile(source, outputfile)
+                data = source.read()
+                outputfile.write(data[:len(data) // 2])
+                outputfile.flush()
+                server.gate.wait(120)
+                outputfile.write(data[len(data) // 2:])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_port}'
+
+    def gets(self, name: str) -> int:
+        return sum(path.endswith('/' + name) for path in self.requests)
+
+
+@pytest.fixture
+def files(tmp_path):
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    server = FileServer(folder)
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.gate.set()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def offer(files, name: str, data: bytes = PAYLOAD) -> str:
+    (files.folder / name).write_bytes(data)
+    return f'{files.url}/{name}'
+
+
+def test_ensure_checkpoint_downloads_checks_and_trusts_then_keeps(files, tmp_path, capfd):
+    url = offer(files, f'rtmw3d-l_8xb64_cocktail14-384x288-{PREFIX}_20240626.pth')
+    target = tmp_path / 'models' / 'checkpoints' / 'rtmw3d-l.pth'
+    target.parent.mkdir(parents=True)
+    stale = target.parent / '.rtmw3d-l.k2j4_x9a.pth.part'  # a download killed half-way
+    stale.write_bytes(PAYLOAD[:100])
+    logged = []
+    assert ensure_checkpoint(target, url, log=logged.append, setting='POSE_MODEL_CHECKPOINT') == str(target)
+    assert target.read_bytes() == PAYLOAD and files.gets(url.split('/')[-1]) == 1
+    assert hashlib.sha256(PAYLOAD).hexdigest() in trusted_hashes(target.parent)
+    assert sorted(p.name for p in target.parent.iterdir()) == [TRUST_LIST_NAME, 'rtmw3d-l.pth']
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert len(logged) == 2 and url in logged[0] and 'POSE_MODEL_CHECKPOINT' in logged[0]
+    assert f'SHA-256 {PREFIX}... as its name says' in logged[1]
+    progress = capfd.readouterr().err
+    assert 'rtmw3d-l.pth' in progress and '100%' in progress  # tqdm's bar on stderr
+    # present: returned as it is, nothing fetched, nothing said
+    assert ensure_checkpoint(str(target), url, log=logged.append) == str(target)
+    assert files.gets(url.split('/')[-1]) == 1 and len(logged) == 2
+
+
+@pytest.mark.parametrize('form', ['path', 'file-url'])
+def test_ensure_checkpoint_takes_a_local_file(files, tmp_path, form):
+    source = files.folder / f'model-{PREFIX}.pth'
+    source.write_bytes(PAYLOAD)
+    target = tmp_path / 'ckpt' / 'model.pth'
+    url = str(source) if form == 'path' else source.as_uri()
+    assert ensure_checkpoint(target, url, log=None) == str(target)
+    assert target.read_bytes() == PAYLOAD and files.requests == []
+    assert hashlib.sha256(PAYLOAD).hexdigest() in trusted_hashes(target.parent)
+
+
+def assert_one_line_naming(err, target, url):
+    message = str(err)
+    assert '\n' not in message
+    assert message.startswith(f'POSE_MODEL_CHECKPOINT {target} is missing and ')
+    assert (url in message) if url else 'no URL is set' in message
+    assert '-> copy the file there by hand, or set POSE_MODEL_CHECKPOINT' in message
+    assert 'POSE_MODEL_CHECKPOINT_LINK' in message
+
+
+def test_ensure_checkpoint_refuses_a_wrong_hash_and_leaves_nothing(files, tmp_path):
+    url = offer(files, 'rtmw3d-l-00000000_20240626.pth')
+    target = tmp_path / 'ckpt' / 'rtmw3d-l.pth'
+    with pytest.raises(DownloadError) as err:
+        ensure_checkpoint(target, url, log=None, setting='POSE_MODEL_CHECKPOINT')
+    assert_one_line_naming(err.value, target, url)
+    assert f'its SHA-256 starts {PREFIX}, not 00000000' in str(err.value)
+    assert list(target.parent.iterdir()) == []  # no file, no .part, no .lock, no trust list
+
+
+@pytest.mark.parametrize('case', ['closed-port', '404', 'truncated', 'no-url', 'empty-url'])
+def test_ensure_checkpoint_that_cannot_download_says_so_in_one_line(files, tmp_path, case):
+    offer(files, f'model-{PREFIX}.pth')
+    url = {'closed-port': f'http://127.0.0.1:{closed_port()}/model-{PREFIX}.pth',
+           '404': f'{files.url}/nothing-{PREFIX}.pth',
+           'truncated': f'{files.url}/truncated/model-{PREFIX}.pth',
+           'no-url': None, 'empty-url': ' '}[case]
+    target = tmp_path / 'ckpt' / 'rtmw3d-l.pth'
+    with pytest.raises(DownloadError) as err:
+        ensure_checkpoint(target, url, log=None, setting='POSE_MODEL_CHECKPOINT')
+    assert_one_line_naming(err.value, target, url if url and url.strip() else None)
+    assert {'closed-port': 'refused', '404': 'HTTP 404', 'truncated': f'stopped after {len(PAYLOAD)} of',
+            'no-url': 'no URL is set', 'empty-url': 'no URL is set'}[case] in str(err.value)
+    assert not target.parent.exists() or list(target.parent.iterdir()) == []
+
+
+def test_ensure_checkpoint_in_two_processes_at_once_downloads_once(files, tmp_path):
+    """The first process holds the lock while its transfer is held half-way; the second waits for it,
+    then finds the complete file: one GET, one whole file, nothing else left."""
+    url = offer(files, f'big-{PREFIX}.pth')
+    files.gated = f'/big-{PREFIX}.pth'
+    target = tmp_path / 'ckpt' / 'rtmw3d-l.pth'
+    code = ('import sys; from signpose.install.download import ensure_checkpoint\n'
+            'print(ensure_checkpoint(sys.argv[1], sys.argv[2], log=lambda line: print(line, flush=True)), flush=True)')
+    start = lambda: subprocess.Popen([sys.executable, '-c', code, str(target), url], cwd=ROOT, text=True,  # noqa: E731
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    first = start()
+    second = None
+    try:
+        for _ in range(1200):  # the first one's transfer has begun (it holds the lock)
+            if files.requests or first.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert files.requests, 'the first process never asked for the file'
+        second = start()
+        assert 'another process is downloading it; waiting' in second.stdout.readline()
+    finally:
+        files.gate.set()
+    outs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outs
+    assert all(out.splitlines()[-1] == str(target) for out in outs), outs
+    assert files.gets(f'big-{PREFIX}.pth') == 1
+    assert target.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in target.parent.iterdir()) == [TRUST_LIST_NAME, 'rtmw3d-l.pth']
+    assert len((target.parent / TRUST_LIST_NAME).read_text().splitlines()) == 1

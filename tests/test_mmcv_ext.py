@@ -106,3 +106,39 @@ def test_installed_in_a_fresh_process_by_importing_signpose_only():
             'inspect.getmembers(sys.modules["mmcv._ext"]); print(sys.modules["mmcv._ext"].__file__)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith('mmcv_ext.py')
+
+
+def _startup_hook():
+    import sysconfig
+    from pathlib import Path
+    hook = Path(sysconfig.get_paths()['purelib']) / 'signpose_mmcv_ext.pth'
+    if not hook.is_file():
+        pytest.skip(f'{hook} is missing: bash setup.sh writes it (scripts/gpu_kit.sh does not)')
+    return hook
+
+
+def _fresh(code: str, cwd):
+    """``code`` in a fresh interpreter of this environment, from ``cwd``, without PYTHONPATH."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([sys.executable, '-c', code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_mmdet_and_mmpose_apis_import_anywhere_without_signpose(tmp_path):
+    """setup.sh's start-up hook: the APIs import from any folder, signpose imported only when mmcv._ext is."""
+    _startup_hook()
+    code = ('import sys\n'
+            'from mmdet.apis import init_detector, inference_detector\n'
+            'from mmpose.apis import init_model, inference_topdown, MMPoseInferencer\n'
+            'import os, signpose; ext = sys.modules["mmcv._ext"].__file__\n'
+            'print(os.path.basename(ext), ext.startswith(os.path.dirname(signpose.__file__) + os.sep))')
+    result = _fresh(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == 'mmcv_ext.py True', result.stdout  # the project's NMS
+
+
+def test_the_startup_hook_imports_nothing(tmp_path):
+    _startup_hook()
+    result = _fresh('import sys; print(sorted(n for n in ("signpose", "torch", "mmcv", "mmdet", "mmpose", "numpy") '
+                    'if n in sys.modules), sum(type(f).__name__ == "SignposeMmcvExt" for f in sys.meta_path))', tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, '[] 1\n', '')

@@ -314,3 +314,66 @@ def test_setup_sh_pins_match_requirements():
     requirements = [line.split('#')[0].strip() for line in (ROOT / 'requirements.txt').read_text().splitlines()]
     names = {line.split('=')[0].split('<')[0].split('>')[0].strip().lower() for line in requirements if line}
     assert 'numpy' not in names and 'xtcocotools' not in names
+
+
+HOOK = ROOT / 'scripts' / 'signpose_mmcv_ext.pth'
+
+
+def test_setup_writes_the_startup_hook_once_and_keeps_it(machine):
+    """Not a dry run (a stub pip): the .pth lands in the venv's site-packages, a rerun keeps it as it is, and
+    MMCV_OPS=1 keeps it too (harmless beside a compiled mmcv: its own _ext is found first)."""
+    m = machine(torch_version='2.13.0+cpu', cuda=None)
+    m.stub_pip()
+    installed = m.site / 'signpose_mmcv_ext.pth'
+    for env in (dict(), dict(), dict(MMCV_OPS='1', MMCV_FORCE_CUDA='0')):
+        result = m.setup(dry_run=False, **env)
+        # nothing was really installed, so the final check of the stack is what stops the run
+        assert 'FAILED at step: check the stack' in result.stdout, result.stdout + result.stderr
+        assert installed.read_bytes() == HOOK.read_bytes()
+        assert [p.name for p in m.site.glob('*.pth')] == ['signpose_mmcv_ext.pth']
+    assert f'{installed} is up to date' in result.stdout
+
+
+def run_in(venv: Path, code: str, cwd: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONSTARTUP')}
+    return subprocess.run([str(venv / 'bin' / 'python'), '-c', code], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_startup_hook_imports_nothing_is_silent_and_defers_to_a_compiled_mmcv(tmp_path):
+    """The hook in a bare venv with stand-ins for mmcv and signpose: at start-up it imports nothing and says
+    nothing, with or without a signpose, even a broken one; mmcv._ext then comes from signpose's finder, or
+    from a compiled mmcv without importing signpose at all."""
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
+    site = Path(run_in(venv, 'import sysconfig; print(sysconfig.get_paths()["purelib"])', tmp_path).stdout.strip())
+    (site / 'signpose_mmcv_ext.pth').write_bytes(HOOK.read_bytes())
+    (site / 'mmcv').mkdir()
+    (site / 'mmcv' / '__init__.py').write_text('')
+    probe = ('import sys; print(sorted(n for n in ("signpose", "mmcv") if n in sys.modules), '
+             'sum(type(f).__name__ == "SignposeMmcvExt" for f in sys.meta_path))\n'
+             'try:\n import mmcv._ext as e; print(e.WHAT, "signpose" in sys.modules)\n'
+             'except ModuleNotFoundError as err:\n print("missing", err.name)')
+    start = "[] 1"  # nothing imported at start-up; one finder although site runs a venv's .pth files twice
+
+    def probe_lines():
+        result = run_in(venv, probe, tmp_path)
+        assert result.returncode == 0 and result.stderr == '', result.stderr
+        return result.stdout.splitlines()
+
+    assert probe_lines() == [start, 'missing mmcv._ext']  # no signpose: as without the hook
+    (site / 'signpose').mkdir()
+    (site / 'signpose' / '__init__.py').write_text('raise RuntimeError("broken")\n')
+    assert probe_lines() == [start, 'missing mmcv._ext']  # a signpose that fails to import: the same, silently
+    (site / 'signpose' / '__init__.py').write_text(
+        'import importlib.abc, importlib.util, os, sys\n'
+        'class _Finder(importlib.abc.MetaPathFinder):\n'
+        '    def find_spec(self, name, path=None, target=None):\n'
+        '        if name == "mmcv._ext":\n'
+        '            return importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "ext.py"))\n'
+        'sys.meta_path.insert(0, _Finder())\n')
+    (site / 'signpose' / 'ext.py').write_text('WHAT = "signpose"\n')
+    assert probe_lines() == [start, 'signpose True']  # imported only when mmcv._ext is
+    (site / 'mmcv' / '_ext.py').write_text('WHAT = "compiled"\n')  # stands for the compiled extension
+    assert probe_lines() == [start, 'compiled False']  # a compiled mmcv wins; signpose is never imported
+    assert run_in(venv, 'pass', tmp_path).stderr == ''

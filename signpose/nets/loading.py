@@ -9,7 +9,7 @@ import torch
 from signpose.common.errors import SetupError
 from signpose.config import Models
 from signpose.install.checkpoints import install_safe_checkpoint_loader
-from signpose.install.download import DownloadError, fetch_checkpoint
+from signpose.install.download import DownloadError, ensure_checkpoint
 from signpose.nets.devices import Decided
 from signpose.install.mmcv_lite import FULL_OPS, is_lite, missing_ops
 
@@ -49,16 +49,13 @@ def model_file_problems(models: Models) -> List[str]:
 
 def ensure_checkpoints(models: Models, log=print) -> None:
     """Download each missing checkpoint from its link (progress bar, SHA-256 checked, written
-    atomically); SetupError in one line naming the file, the link and the fix when that fails."""
+    atomically; install/download.py); SetupError in one line naming the file, the link and the fix
+    when that fails."""
     for kind, files in (('DET', models.detector), ('POSE', models.pose)):
-        if Path(files.checkpoint).is_file():
-            continue
-        log(f'{kind}_MODEL_CHECKPOINT {files.checkpoint} is missing: downloading {files.link}')
         try:
-            fetch_checkpoint(files.link, files.checkpoint)
+            ensure_checkpoint(files.checkpoint, files.link, log=log, setting=f'{kind}_MODEL_CHECKPOINT')
         except DownloadError as err:
-            raise SetupError(f'{kind}_MODEL_CHECKPOINT {files.checkpoint} is missing and cannot be downloaded: '
-                             f'{err}') from None
+            raise SetupError(str(err)) from None
 
 
 def _load_strict(model, checkpoint: str, what: str) -> dict:
