@@ -25,9 +25,9 @@ that only import downwards (docs/architecture.md; tests/test_layers.py):
     cli/           the console commands
 """
 # mmcv-lite has no compiled ops: the project's NMS stands in for mmcv._ext before anything imports
-# mmcv.ops. A compiled mmcv is left alone. Nothing heavy is imported here: the API below is
-# loaded on first use, so this import (also made at interpreter start-up by setup.sh's .pth hook)
-# stays cheap.
+# mmcv.ops (setup.sh's start-up hook imports this package the first time anything asks for
+# mmcv._ext, so mmdet and mmpose import alone too). A compiled mmcv is left alone. Nothing heavy is
+# imported here: the API below is loaded on first use.
 from signpose.install import mmcv_lite as _mmcv_lite
 
 _mmcv_lite.install()
