@@ -6,7 +6,8 @@
 
 For each method and setting, over segments drawn by tests/support/synthetic_signing.py (24 fps,
 wrists and fingers signing, noise growing as the confidence falls, frames and hands dropped):
-    body/face/hands px  mean x, y error against the truth, in pixels of a 1280 x 720 frame, over
+    torso/elbows/face/hands px
+                        mean x, y error against the truth, in pixels of a 1280 x 720 frame, over
                         the points the input measured (visibility >= the score floor); 'raw' is
                         the input itself
     z cm                the same for z (hands), in centimetres
@@ -31,18 +32,20 @@ from signpose.trajectories import gaps as gaps_mod  # noqa: E402
 from signpose.trajectories.smoothing import DEFAULT_MAX_GAP, DEFAULT_SCORE_FLOOR, smooth_array  # noqa: E402
 from tests.support import synthetic_signing as synth  # noqa: E402
 
-PARTS = {'body': synth.BODY, 'face': synth.FACE, 'hands': range(43, 85)}
+PARTS = {'torso': [0, 1, 4, 5], 'elbows': [2, 3], 'face': synth.FACE, 'hands': range(43, 85)}  # rows
 SETTINGS = [  # (label, smooth_array keyword arguments); None: the raw input
     ('raw input', None),
     ('fill only (none)', dict(method='none')),
     ('savgol (default)', dict()),
     ('savgol unweighted', dict(weighted=False)),
     ('savgol hands 7/2', dict(parts={'hands': {'window': 7, 'polyorder': 2}})),
-    ('savgol hands 13/3', dict(parts={'hands': {'window': 13, 'polyorder': 3}})),
+    ('savgol hands 9/3', dict(parts={'hands': {'window': 9, 'polyorder': 3}})),
+    ('savgol torso 9/2', dict(parts={'torso': {'window': 9, 'polyorder': 2}})),
+    ('savgol elbows 7/2', dict(parts={'elbows': {'window': 7, 'polyorder': 2}})),
     ('savgol fill linear', dict(fill='linear')),
     ('oneeuro', dict(method='oneeuro')),
     ('oneeuro unweighted', dict(method='oneeuro', weighted=False)),
-    ('oneeuro hands beta 60', dict(method='oneeuro', parts={'hands': {'beta': 60.0}})),
+    ('oneeuro hands 3/50', dict(method='oneeuro', parts={'hands': {'min_cutoff': 3.0, 'beta': 50.0}})),
     ('oneeuro2 (fwd-bwd)', dict(method='oneeuro2')),
     ('oneeuro2 unweighted', dict(method='oneeuro2', weighted=False)),
 ]
@@ -70,7 +73,7 @@ def lag(output, seg, hand: int) -> float:
 
 
 def evaluate(segments, kwargs):
-    sums = {key: [] for key in ('body', 'face', 'hands', 'z', 'lag', 'filled', 'fill', 'long', 'seconds')}
+    sums = {key: [] for key in (*PARTS, 'z', 'lag', 'filled', 'fill', 'long', 'seconds')}
     max_gap = (kwargs or {}).get('max_gap', DEFAULT_MAX_GAP)
     for seg in segments:
         started = time.perf_counter()
@@ -104,7 +107,7 @@ def evaluate(segments, kwargs):
            np.asarray(values, float) for key, values in sums.items()}
     lags = cat['lag'][np.isfinite(cat['lag'])]
     filled_share = cat['filled'][:, 0].sum() / max(1, cat['filled'][:, 1].sum())
-    return dict(body=cat['body'].mean(), face=cat['face'].mean(), hands=cat['hands'].mean(), z=cat['z'].mean(),
+    return dict(**{part: cat[part].mean() for part in PARTS}, z=cat['z'].mean(),
                 lag=lags.mean(), lag_max=np.abs(lags).max(), filled=filled_share,
                 fill=cat['fill'].mean() if len(cat['fill']) else np.nan, long=cat['long'].mean(),
                 ms=1000 * np.mean(cat['seconds']))
@@ -118,12 +121,12 @@ def main(argv=None) -> int:
     parser.add_argument('--markdown', action='store_true', help='a Markdown table')
     args = parser.parse_args(argv)
     segments = [synth.make_segment(seed, seconds=args.seconds, noise=args.noise) for seed in range(args.segments)]
-    columns = ['setting', 'body px', 'face px', 'hands px', 'hands z cm', 'lag', 'lag max', 'filled', 'fill px',
+    columns = ['setting', *(f'{part} px' for part in PARTS), 'hands z cm', 'lag', 'lag max', 'filled', 'fill px',
                'long kept', 'ms/seg']
     rows = []
     for label, kwargs in SETTINGS:
         r = evaluate(segments, kwargs)
-        rows.append([label, f"{r['body']:.2f}", f"{r['face']:.2f}", f"{r['hands']:.2f}", f"{r['z']:.2f}",
+        rows.append([label, *(f"{r[part]:.2f}" for part in PARTS), f"{r['z']:.2f}",
                      f"{r['lag']:+.2f}", f"{r['lag_max']:.2f}", f"{100 * r['filled']:.0f}%",
                      '-' if not np.isfinite(r['fill']) else f"{r['fill']:.1f}", f"{100 * r['long']:.0f}%",
                      f"{r['ms']:.0f}"])

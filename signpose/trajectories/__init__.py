@@ -6,6 +6,9 @@ processed copy out (``smooth_folder``, the command ``signpose-smooth``), or one 
 Imports only numpy, scipy and the layers below it (contract, common, engine.quality, output);
 nothing of the package imports it but the command (signpose/cli/smooth.py).
 """
+from signpose.trajectories.folder import RECORD_NAME, FolderError, smooth_folder
+from signpose.trajectories.gaps import find_gaps, missing_points
 from signpose.trajectories.smoothing import DEFAULT_METHOD, METHODS, Settings, smooth_array
 
-__all__ = ['DEFAULT_METHOD', 'METHODS', 'Settings', 'smooth_array']
+__all__ = ['DEFAULT_METHOD', 'METHODS', 'RECORD_NAME', 'FolderError', 'Settings', 'find_gaps', 'missing_points',
+           'smooth_array', 'smooth_folder']

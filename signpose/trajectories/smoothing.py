@@ -128,6 +128,10 @@ def smooth_positions(xyz: np.ndarray, active: np.ndarray, weights: Optional[np.n
     for part, positions in rows.items():
         for name in per_point:
             per_point[name][positions] = parameters[part][name]
+    if weights is not None:  # relative to the point's usual confidence: its settings hold at that confidence
+        usual = np.array([np.median(weights[active[:, p], p]) if active[:, p].any() else 1.0
+                          for p in range(weights.shape[1])])
+        weights = np.clip(weights / np.maximum(usual, filters.MIN_WEIGHT), 0, 1)
     run = filters.one_euro if settings.method == 'oneeuro' else filters.one_euro_forward_backward
     return run(xyz, active, settings.fps, per_point['min_cutoff'], per_point['beta'], per_point['d_cutoff'], weights)
 
