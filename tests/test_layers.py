@@ -8,7 +8,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'signpose'
 
 # bottom first: the flow manifest -> tasks -> frames -> detection -> pose -> rows -> files -> run,
 # with what every part shares at the bottom and the tools on top
-LAYERS = ['contract', 'common', 'config', 'data', 'nets', 'engine', 'output', 'run', 'qa', 'benchmarks']
+LAYERS = ['contract', 'common', 'config', 'data', 'nets', 'engine', 'output', 'trajectories', 'run', 'qa', 'benchmarks',
+          'cli']
 
 
 def module_name(path: Path) -> str:
