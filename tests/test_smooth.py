@@ -320,3 +320,41 @@ def test_the_package_imports_only_what_it_may():
         if 'trajectories' in path.parts or path.name == 'smooth.py':
             continue
         assert 'signpose.trajectories' not in path.read_text(), path
+
+
+# ------------------------------------------------------------------ the viewer, raw and processed
+
+
+def test_the_viewer_draws_a_processed_copy_over_the_raw_one(tmp_path):
+    import cv2
+    from conftest import write_video
+    from signpose.qa import visualize as visualize_mod
+
+    (tmp_path / 'videos').mkdir()
+    write_video(tmp_path / 'videos' / 'clip.mp4', 30, 30.0, size=(160, 120))
+    (tmp_path / 'manifest.tsv').write_text('VIDEO_NAME\tSENTENCE_NAME\tSTART\tEND\nclip\tseg\t0.0\t1.0\n')
+    npy = tmp_path / 'npy'
+    npy.mkdir()
+    raw = synth.make_segment(9, seconds=1, drops=False).observed
+    raw[..., 3] = 0.9
+    np.save(npy / 'seg.npy', raw)
+    record = smooth_folder(npy, tmp_path / 'smooth')  # 24 frames: processed
+    assert record['files'][0]['status'] == 'processed'
+    settings = load_settings(overrides=dict(NPY_DIR=str(npy), CSV_FILE=str(tmp_path / 'manifest.tsv'),
+                                            VIDEO_DIR=str(tmp_path / 'videos')))
+    cyan = lambda image: (image == visualize_mod.COMPARE).all(-1).sum()  # noqa: E731
+
+    plain = visualize_mod.visualize(settings, 'seg', tmp_path / 'plain', sheet_frames=4)
+    assert cyan(cv2.imread(str(plain[1]))) == 0
+    status = visualize_mod.main(['seg', '--out', str(tmp_path / 'both'), '--frames', '4', '--compare',
+                                 str(tmp_path / 'smooth'), '--cfg-options', f'NPY_DIR={npy}',
+                                 f'CSV_FILE={tmp_path / "manifest.tsv"}', f'VIDEO_DIR={tmp_path / "videos"}'])
+    assert status == 0
+    assert cyan(cv2.imread(str(tmp_path / 'both' / 'seg_sheet.png'))) > 50
+
+    image = np.zeros((120, 160, 3), np.uint8)
+    visualize_mod.draw_with_comparison(visualize_mod.Drawer(settings), image, raw[0], raw[0] * [1, 1, 1, 1])
+    assert cyan(image) > 0  # drawn last: on top of the raw one
+    (tmp_path / 'smooth' / 'seg.npy').unlink()
+    with pytest.raises(visualize_mod.VizError, match='no processed copy'):
+        visualize_mod.visualize(settings, 'seg', tmp_path / 'x', compare_dir=tmp_path / 'smooth')
