@@ -10,6 +10,10 @@ A segment decided by MULTI_PERSON = 'largest' or 'signer' has a persons file
 (NPY_DIR/persons/{SENTENCE}.json, output/persons.py): on the video and the sheet every other
 person's box is drawn in grey and the kept person's in colour, so the choice can be checked at a
 glance; the sheet's legend gives the mode and the scores.
+
+``--compare DIR`` draws a processed copy of the segment (DIR/{SENTENCE}.npy, e.g. written by
+scripts/3b_smooth.py) over the raw landmarks, in one colour (COMPARE: cyan), so the two can be
+told apart frame by frame.
 """
 import math
 import sys
@@ -35,6 +39,7 @@ LEFT_WRIST, RIGHT_WRIST = 91, 112  # COCO-WholeBody indices of the hand roots
 TILE_WIDTH = 360  # px, a contact-sheet frame
 OTHER_PERSON = (150, 150, 150)  # BGR: the boxes of the persons not kept (MULTI_PERSON)
 KEPT_PERSON = (255, 0, 255)  # BGR magenta: the box of the person whose landmarks were saved
+COMPARE = (255, 255, 0)  # BGR cyan: the processed copy drawn with --compare
 
 
 def hand_pairs(wrist: int) -> List[Tuple[int, int]]:
@@ -67,21 +72,49 @@ class Drawer:
                       for a, b in SKELETON if a in position and b in position]
         self.kpt_thr = options.engine.persons.kpt_thr
 
-    def draw(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
+    def draw(self, image: np.ndarray, row: np.ndarray, colour=None) -> np.ndarray:
+        """The row's skeleton in the part colours, or all in ``colour`` (a second copy, --compare)."""
         h, w = image.shape[:2]
         scale = max(1, round(min(w, h) / 240))  # lines stay visible from 160 px to 4K
         if not np.any(row):
-            label(image, 'no person', corner='top')
+            if colour is None:
+                label(image, 'no person', corner='top')
             return image
         shown = row[:, 3] >= self.kpt_thr if row.shape[1] >= 4 else np.ones(len(row), bool)
         xy = np.clip(row[:, :2], 0.0, 1.0) * (w, h)  # out-of-range files are drawn at the border
         points = np.minimum(xy, (w - 1, h - 1)).astype(int)
+        one_colour = colour
         for a, b, colour in self.lines:
             if shown[a] and shown[b]:
-                cv2.line(image, tuple(points[a]), tuple(points[b]), colour, scale, cv2.LINE_AA)
+                cv2.line(image, tuple(points[a]), tuple(points[b]), colour if one_colour is None else one_colour,
+                         scale, cv2.LINE_AA)
         for p in np.flatnonzero(shown):
-            cv2.circle(image, tuple(points[p]), scale + 1, self.colours[p], -1, cv2.LINE_AA)
+            cv2.circle(image, tuple(points[p]), scale + 1, self.colours[p] if one_colour is None else one_colour,
+                       -1, cv2.LINE_AA)
         return image
+
+
+def draw_with_comparison(drawer: Drawer, image: np.ndarray, row: np.ndarray, processed=None) -> np.ndarray:
+    """The raw row, and over it the processed copy's row (``processed``, or None) in COMPARE."""
+    drawer.draw(image, row)
+    if processed is not None:
+        drawer.draw(image, processed, colour=COMPARE)
+    return image
+
+
+def load_comparison(compare_dir, sentence: str, frames: int, points: int) -> np.ndarray:
+    """The processed copy DIR/{sentence}.npy, as many rows as the raw one; a VizError when it is
+    missing or not of the raw file's shape."""
+    path = Path(compare_dir) / f'{sentence}.npy'
+    if not path.is_file():
+        raise VizError(f'no processed copy to compare: {path} does not exist')
+    try:
+        rows = load_array(path)
+    except ValueError as err:
+        raise VizError(f'{path} {err}') from None
+    if rows.ndim != 3 or rows.shape[0] != frames or rows.shape[1] != points or rows.shape[2] not in (3, 4):
+        raise VizError(f'{path} has shape {rows.shape}, not ({frames}, {points}, 4 or 3) as the raw file')
+    return np.nan_to_num(rows.astype(np.float32))
 
 
 def draw_persons(image: np.ndarray, boxes, chosen, factor: float = 1.0) -> np.ndarray:
@@ -198,8 +231,9 @@ def locate(options: Options, sentence: str):
     return segment, np.nan_to_num(rows.astype(np.float32)), video.info, video.timeline
 
 
-def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int = 8) -> List[Path]:
+def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int = 8, compare_dir=None) -> List[Path]:
     segment, rows, info, timeline = locate(options, sentence)
+    processed = None if compare_dir is None else load_comparison(compare_dir, sentence, *rows.shape[:2])
     frame_times = timeline.times if timeline is not None else None
     indices = sample_frames(info.fps, segment.start, segment.end, options.sampling.fps, options.sampling.frame_skip,
                             frame_times)
@@ -242,10 +276,11 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
                 tile = cv2.resize(frame, (TILE_WIDTH, max(1, round(info.height * TILE_WIDTH / info.width))),
                                   interpolation=cv2.INTER_AREA)
                 draw_persons(tile, *boxes_of(i), factor=TILE_WIDTH / info.width)
-                drawer.draw(tile, rows[i])
+                draw_with_comparison(drawer, tile, rows[i], None if processed is None else processed[i])
                 label(tile, f'frame {index}  {time_of(index):.2f} s  (row {i})')
                 tiles.append(tile)
-            writer.write(drawer.draw(draw_persons(frame, *boxes_of(i)), rows[i]))
+            writer.write(draw_with_comparison(drawer, draw_persons(frame, *boxes_of(i)), rows[i],
+                                              None if processed is None else processed[i]))
             written += 1
     finally:
         writer.release()
@@ -253,7 +288,10 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
         print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
     if not tiles:
         raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
-    cv2.imwrite(str(paths[1]), contact_sheet(tiles, options, persons_note(persons) if persons else ''))
+    note = persons_note(persons) if persons else ''
+    if processed is not None:
+        note = (note + '; ' if note else '') + f'cyan: the processed copy in {compare_dir}'
+    cv2.imwrite(str(paths[1]), contact_sheet(tiles, options, note))
     times = np.asarray([time_of(i) for i in indices], dtype=float)
     wrist_plot(paths[2], rows[:len(times)], times, options, sentence)
     return paths
@@ -279,9 +317,11 @@ def main(argv=None) -> int:
     parser.add_argument('--out', default=None, metavar='DIR', help='output folder (default: NPY_DIR/viz)')
     parser.add_argument('--frames', type=int, default=8, metavar='N',
                         help='frames on the contact sheet (default 8)')
+    parser.add_argument('--compare', default=None, metavar='DIR',
+                        help='also draw the processed copy DIR/SENTENCE_NAME.npy (scripts/3b_smooth.py), in cyan')
     args = parser.parse_args(sentence_first(sys.argv[1:] if argv is None else argv))
     try:
-        paths = visualize(settings_from_args(args), args.sentence, args.out, max(1, args.frames))
+        paths = visualize(Options.of(settings_from_args(args)), args.sentence, args.out, max(1, args.frames), args.compare)
     except VizError as err:
         print(f'ERROR: {err}', file=sys.stderr)
         return 2
