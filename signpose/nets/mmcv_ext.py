@@ -227,7 +227,8 @@ def _nms_on_host(boxes: torch.Tensor, scores: torch.Tensor, threshold, offset: i
     ranked = boxes.detach().numpy()[order]  # by rank, as the C++ loop walks them
     x1, y1, x2, y2 = (np.ascontiguousarray(ranked[:, k]) for k in range(4))
     off = np.float32(offset)
-    areas = (x2 - x1 + off) * (y2 - y1 + off)  # the C++'s float32 areas
+    with np.errstate(over='ignore', invalid='ignore'):  # the C++ does not warn either
+        areas = (x2 - x1 + off) * (y2 - y1 + off)  # its float32 areas
     kept = _kept_sparse(x1, y1, x2, y2, areas, offset, threshold) if threshold >= 0 else None
     if kept is None:
         kept = _kept_dense(*(torch.from_numpy(v) for v in (x1, y1, x2, y2, areas)), offset, threshold)
