@@ -32,10 +32,11 @@ from signpose.nets.mmcv_lite import MissingOpError, missing_op_message
 
 # the dense path: the IoU of this many ranked boxes against the later ones at once (a few MB a block)
 BLOCK_ROWS = 256
-# the sparse path (CPU): pairs of boxes compared at once (a few MB), and the share of all pairs
-# above which the dense path is the cheaper one (boxes that nearly all overlap each other)
+# the sparse path (CPU): pairs of boxes compared at once (a few MB), and the pairs of boxes that
+# overlap, per box, above which a dense block goes first: where boxes overlap that much (clusters
+# of a detector's near-copies), the best-ranked ones remove most of the rest, and the C++ skips those
 CHUNK_PAIRS = 1 << 17
-DENSE_SHARE = 0.25
+PAIRS_PER_BOX = 64
 # rounds of the vectorised greedy pass before the rest goes source by source (long chains of
 # boxes that each suppress the next)
 GREEDY_ROUNDS = 16
@@ -84,7 +85,7 @@ def _strips(lo: np.ndarray, hi: np.ndarray):
 
 def _pairs_that_can_overlap(x1, y1, x2, y2, areas, offset: int):
     """Rank pairs ``(i, j)``, ``i < j``, among which are all those the C++ computes ``w > 0`` and
-    ``h > 0`` for; None when they are more than ``DENSE_SHARE`` of all pairs.
+    ``h > 0`` for; None when they are more than ``PAIRS_PER_BOX`` per box.
 
     ``w = max(0, fl(fl(xx2 - xx1) + offset)) > 0`` needs ``xx1 < xx2 + offset`` exactly (rounding
     is monotonic, and 0 and ``-offset`` are floats), i.e. each box's ``x1`` below the other's
@@ -118,7 +119,7 @@ def _pairs_that_can_overlap(x1, y1, x2, y2, areas, offset: int):
     strip_key = entry_strip * width - base
     ends = np.searchsorted(strip_key + x1[entry_box], strip_key + bx[entry_box], side='right')
     runs = ends - np.arange(1, entry_box.size + 1)
-    if runs.sum() > DENSE_SHARE * boxes.size * (boxes.size - 1) / 2:
+    if runs.sum() > PAIRS_PER_BOX * boxes.size:
         return None
     # a pair in its strip: they meet in y, and the strip holds the y1 of one of them (both strips
     # of y1 are at most this one: the larger is this one)
@@ -159,9 +160,9 @@ def _suppresses(x1, y1, x2, y2, areas, i, j, offset: int, threshold) -> np.ndarr
 
 
 def _kept_sparse(x1, y1, x2, y2, areas, offset: int, threshold) -> Optional[np.ndarray]:
-    """Ranks kept (numpy arrays by rank, threshold >= 0): the pairs that overlap at all, the C++'s
-    ``ovr`` of those, the greedy pass over the ones above the threshold. None where the dense
-    path is cheaper."""
+    """Which of the boxes (numpy arrays by rank, threshold >= 0) the C++ keeps: the pairs that
+    overlap at all, the C++'s ``ovr`` of those, the greedy pass over the ones above the threshold.
+    None where the boxes overlap too much for it."""
     pairs = _pairs_that_can_overlap(x1, y1, x2, y2, areas, offset)
     if pairs is None:
         return None
@@ -169,6 +170,26 @@ def _kept_sparse(x1, y1, x2, y2, areas, offset: int, threshold) -> Optional[np.n
     hit = _suppresses(x1, y1, x2, y2, areas, i, j, offset, threshold)
     alive = np.ones(x1.size, dtype=bool)
     _greedy(alive, i[hit], j[hit])
+    return alive
+
+
+def _kept_on_host(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
+    """Ranks kept (numpy arrays by rank): the sparse path for the ranks still in from ``start`` on,
+    once that is cheap; until then dense blocks of ranks from the best (each removes what its
+    kept boxes overlap, as the C++ does). A threshold below 0 or NaN: dense blocks throughout."""
+    arrays = (x1, y1, x2, y2, areas)
+    tensors = [torch.from_numpy(v) for v in arrays]
+    alive = np.ones(x1.size, dtype=bool)
+    start, looked = 0, None
+    while start < alive.size:
+        rest = start + np.flatnonzero(alive[start:])
+        if threshold >= 0 and (looked is None or rest.size < 0.9 * looked):  # look again once 10% are gone
+            looked = rest.size
+            kept = _kept_sparse(*(v[rest] for v in arrays), offset, threshold)
+            if kept is not None:
+                alive[rest[~kept]] = False
+                break
+        start = _dense_block(tensors, alive, start, offset, torch.tensor(threshold))
     return np.flatnonzero(alive)
 
 
@@ -195,21 +216,17 @@ def _overlaps(x1, y1, x2, y2, areas, rows, cols, offset: int, threshold) -> torc
     return ovr > threshold
 
 
-def _kept_dense(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
-    """Ranks kept (tensors by rank, on any device): a block of ranks still in against the ranks
-    still in from the block on, one kernel per expression (what a GPU wants). The block's own
-    pairs go to the host for the greedy pass inside the block; its kept boxes then remove the
-    later ones they overlap, on the device."""
-    device = x1.device
-    threshold = torch.tensor(threshold, device=device)
-    alive = np.ones(x1.numel(), dtype=bool)
-    for start in range(0, alive.size, BLOCK_ROWS):
-        rows = start + np.flatnonzero(alive[start:start + BLOCK_ROWS])
-        if rows.size == 0:
-            continue
+def _dense_block(tensors, alive: np.ndarray, start: int, offset: int, threshold: torch.Tensor) -> int:
+    """The ranks still in from ``start`` to ``start + BLOCK_ROWS`` against those still in from
+    ``start`` on, in place on ``alive``, one kernel per expression on the tensors' device. The
+    block's own pairs go to the host for the greedy pass inside the block; its kept boxes then
+    remove the later ones they overlap, on the device. Returns where the next block starts."""
+    device = tensors[0].device
+    rows = start + np.flatnonzero(alive[start:start + BLOCK_ROWS])
+    if rows.size:
         cols = start + np.flatnonzero(alive[start:])  # the block's rows, then the later ones
-        over = _overlaps(x1, y1, x2, y2, areas, torch.from_numpy(rows).to(device),
-                         torch.from_numpy(cols).to(device), offset, threshold)
+        over = _overlaps(*tensors, torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device),
+                         offset, threshold)
         r, c = np.nonzero(np.triu(over[:, :rows.size].cpu().numpy(), 1))
         inside = np.ones(rows.size, dtype=bool)
         _greedy(inside, r, c)
@@ -217,22 +234,29 @@ def _kept_dense(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
         if cols.size > rows.size:
             gone = over[torch.from_numpy(inside).to(device), rows.size:].any(0).cpu().numpy()
             alive[cols[rows.size:][gone]] = False
+    return start + BLOCK_ROWS
+
+
+def _kept_dense(x1, y1, x2, y2, areas, offset: int, threshold) -> np.ndarray:
+    """Ranks kept (tensors by rank, on any device): dense blocks of ranks throughout (what a GPU
+    wants)."""
+    threshold = torch.tensor(threshold, device=x1.device)
+    alive = np.ones(x1.numel(), dtype=bool)
+    start = 0
+    while start < alive.size:
+        start = _dense_block((x1, y1, x2, y2, areas), alive, start, offset, threshold)
     return np.flatnonzero(alive)
 
 
 def _nms_on_host(boxes: torch.Tensor, scores: torch.Tensor, threshold, offset: int) -> torch.Tensor:
-    """CPU tensors: numpy (no torch indexing: its threads cost more than the work here), the sparse
-    path where it applies, else the dense one."""
+    """CPU tensors: numpy (no torch indexing: its threads cost more than the work here)."""
     order = scores.sort(0, descending=True)[1].numpy()
     ranked = boxes.detach().numpy()[order]  # by rank, as the C++ loop walks them
     x1, y1, x2, y2 = (np.ascontiguousarray(ranked[:, k]) for k in range(4))
     off = np.float32(offset)
     with np.errstate(over='ignore', invalid='ignore'):  # the C++ does not warn either
         areas = (x2 - x1 + off) * (y2 - y1 + off)  # its float32 areas
-    kept = _kept_sparse(x1, y1, x2, y2, areas, offset, threshold) if threshold >= 0 else None
-    if kept is None:
-        kept = _kept_dense(*(torch.from_numpy(v) for v in (x1, y1, x2, y2, areas)), offset, threshold)
-    return torch.from_numpy(order[kept])
+    return torch.from_numpy(order[_kept_on_host(x1, y1, x2, y2, areas, offset, threshold)])
 
 
 def _nms_on_device(boxes: torch.Tensor, scores: torch.Tensor, threshold, offset: int) -> torch.Tensor:
