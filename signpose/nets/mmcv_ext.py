@@ -19,8 +19,10 @@ suppress, and these can be found in any order. CPU tensors (numpy): only pairs o
 overlap at all can suppress (threshold >= 0), so a sweep finds those, their ``ovr`` is computed as
 the C++ computes it, and a vectorised greedy pass over the pairs above the threshold gives the
 kept boxes: a few ms for the thousands of candidates of a frame where the C++ compares every
-pair. Other devices, and CPU inputs where nearly every pair overlaps or the threshold is below 0:
-dense blocks of ranks against the later ranks still in (torch, on the boxes' device).
+pair. Where boxes overlap much (clusters of near-copies), dense blocks of the best ranks go first
+and remove most of them, as the C++ skips them; a threshold below 0 or NaN (any pair can
+suppress): dense blocks throughout. Other devices: dense blocks of ranks against the later ranks
+still in, in torch on the boxes' device.
 """
 import sys
 from typing import Dict, List, Optional
@@ -30,7 +32,7 @@ import torch
 
 from signpose.nets.mmcv_lite import MissingOpError, missing_op_message
 
-# the dense path: the IoU of this many ranked boxes against the later ones at once (a few MB a block)
+# dense blocks: the IoU of this many ranked boxes against the later ones at once (a few MB a block)
 BLOCK_ROWS = 256
 # the sparse path (CPU): pairs of boxes compared at once (a few MB), and the pairs of boxes that
 # overlap, per box, above which a dense block goes first: where boxes overlap that much (clusters
@@ -260,7 +262,7 @@ def _nms_on_host(boxes: torch.Tensor, scores: torch.Tensor, threshold, offset: i
 
 
 def _nms_on_device(boxes: torch.Tensor, scores: torch.Tensor, threshold, offset: int) -> torch.Tensor:
-    """Tensors on any other device: the dense path there."""
+    """Tensors on any other device: dense blocks there."""
     x1, y1, x2, y2 = (boxes[:, k].contiguous() for k in range(4))
     areas = (x2 - x1 + offset) * (y2 - y1 + offset)
     order = scores.sort(0, descending=True)[1]
@@ -275,7 +277,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
     ``boxes``: (N, 4) float32 ``x1, y1, x2, y2``; ``scores``: (N,) float32; a box is suppressed when
     its IoU with a kept, higher-ranked box is above ``iou_threshold``; ``offset`` (0 or 1) is added to
     widths and heights (``x2 - x1 + offset``). CPU tensors in numpy (the sparse path), others on
-    their device (the dense path)."""
+    their device (dense blocks)."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     threshold = np.float32(iou_threshold)  # the C++ float
