@@ -38,18 +38,115 @@ def test_the_reference_covers_the_hard_cases():
     assert any(len(np.unique(s[2][s[5]])) < len(s[5]) for s in SETS if s[0].startswith('ties'))
 
 
-@pytest.mark.parametrize('path', ['host', 'device'])
+PATHS = ['host', 'device', 'host-dense', 'host-small-steps']
+
+
+def take_path(ext, path, monkeypatch):
+    """Force one of the ways the op runs: CPU tensors (the sparse path, after dense blocks where
+    boxes overlap much), any other device (dense blocks, forced here on CPU tensors), the host in
+    dense blocks throughout, and the host going dense sooner, the sparse path in chunks of a few
+    pairs and the greedy pass source by source."""
+    if path == 'device':
+        monkeypatch.setattr(ext, '_nms_on_host', ext._nms_on_device)
+    elif path == 'host-dense':
+        monkeypatch.setattr(ext, 'PAIRS_PER_BOX', -1)
+    elif path == 'host-small-steps':
+        monkeypatch.setattr(ext, 'CHUNK_PAIRS', 5)
+        monkeypatch.setattr(ext, 'GREEDY_ROUNDS', 1)
+        monkeypatch.setattr(ext, 'PAIRS_PER_BOX', 2)
+
+
+@pytest.mark.parametrize('path', PATHS)
 @pytest.mark.parametrize('index', range(len(SETS)), ids=[s[0] for s in SETS])
 def test_nms_equals_the_compiled_cpu_nms(index, path, monkeypatch):
-    """Both ways the op runs: CPU tensors (the C++ loop in numpy) and any other device (blocks of
-    ranks on the device), the latter forced here on CPU tensors."""
     ext = importlib.import_module('mmcv._ext')
-    if path == 'device':
-        monkeypatch.setattr(ext, '_kept_on_host', ext._kept_on_device)
+    take_path(ext, path, monkeypatch)
     name, boxes, scores, threshold, offset, keep = SETS[index]
     got = ext.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold=threshold, offset=offset)
     assert got.dtype == torch.int64
     np.testing.assert_array_equal(got.numpy(), keep)
+
+
+def test_a_frames_candidates_take_the_sparse_path(monkeypatch):
+    """A frame's candidates as RTMDet gives them (a box per anchor, about twice the stride, on the
+    three levels' grids: 8,400, nearly all kept) never reach a dense block on the CPU, whose cost
+    grows with every pair (the sparse path's with the pairs that overlap); the same result as
+    the dense blocks (held to the recording above)."""
+    ext = importlib.import_module('mmcv._ext')
+    rng = np.random.default_rng(3)
+    boxes = []
+    for stride in (8, 16, 32):
+        k = np.arange(640 // stride) * stride
+        cy, cx = (v.ravel() for v in np.meshgrid(k, k, indexing='ij'))
+        wh = stride * np.array([2.02, 1.65]) * rng.uniform(0.97, 1.0, (cx.size, 2))
+        centre = np.stack([cx, cy], 1) + rng.normal(0, 0.2, (cx.size, 2))
+        boxes.append(np.clip(np.concatenate([centre - wh / 2, centre + wh / 2], 1), 0, 640))
+    boxes = torch.from_numpy(np.concatenate(boxes).astype(np.float32))
+    scores = torch.from_numpy(rng.uniform(0.2, 0.3, len(boxes)).astype(np.float32))
+    dense = ext._nms_on_device(boxes, scores, np.float32(0.65), 0)
+
+    def no_dense_block(*args):
+        raise AssertionError('a dense block ran')
+    monkeypatch.setattr(ext, '_dense_block', no_dense_block)
+    got = ext.nms(boxes, scores, iou_threshold=0.65, offset=0)
+    np.testing.assert_array_equal(got.numpy(), dense.numpy())
+    assert len(got) > 8000
+
+
+def cxx_loop(boxes, scores, threshold, offset):
+    """mmcv's C++ loop written out in float32 scalars: the oracle where no recording covers a case."""
+    f = np.float32
+    order = torch.from_numpy(scores).sort(0, descending=True)[1].numpy()
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    with np.errstate(all='ignore'):
+        areas = (x2 - x1 + f(offset)) * (y2 - y1 + f(offset))
+        select = np.ones(len(boxes), dtype=bool)
+        for a, i in enumerate(order):
+            if not select[a]:
+                continue
+            for b in range(a + 1, len(order)):
+                j = order[b]
+                if not select[b]:
+                    continue
+                xx1 = x1[j] if x1[i] < x1[j] else x1[i]  # std::max(ix1, x1[j])
+                yy1 = y1[j] if y1[i] < y1[j] else y1[i]
+                xx2 = x2[j] if x2[j] < x2[i] else x2[i]  # std::min(ix2, x2[j])
+                yy2 = y2[j] if y2[j] < y2[i] else y2[i]
+                w, h = xx2 - xx1 + f(offset), yy2 - yy1 + f(offset)
+                w, h = (w if f(0) < w else f(0)), (h if f(0) < h else f(0))  # std::max(0.f, w)
+                inter = w * h
+                if inter / (areas[i] + areas[j] - inter) > f(threshold):
+                    select[b] = False
+    return order[select]
+
+
+def odd_sets():
+    """Boxes with NaN, infinite, huge and signed-zero coordinates, and thresholds below 0, at 0,
+    at 1, infinite and NaN: cases the recorded sets leave out."""
+    rng = np.random.default_rng(7)
+    odd = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 3e38, -3e38, 1e-40], np.float32)
+    thresholds = (0.5, -0.5, -0.0, 0.0, 1.0, np.inf, np.nan, 0.3)
+    sets = []
+    for k in range(48):
+        n = int(rng.integers(2, 40))
+        centre = rng.uniform(0, 60, (n, 2))
+        size = rng.uniform(0, 30, (n, 2))
+        boxes = np.concatenate([centre - size / 2, centre + size / 2], 1).astype(np.float32)
+        spots = rng.choice(boxes.size, int(rng.integers(0, 6)), replace=False)
+        boxes.flat[spots] = rng.choice(odd, spots.size)
+        scores = rng.choice(np.array([0.9, 0.5, 0.2], np.float32), n) if k % 3 == 0 else rng.random(n, dtype=np.float32)
+        sets.append((boxes, scores, float(thresholds[k % len(thresholds)]), k % 2))
+    return sets
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_nms_equals_the_cxx_loop_on_odd_values(path, monkeypatch):
+    ext = importlib.import_module('mmcv._ext')
+    take_path(ext, path, monkeypatch)
+    for boxes, scores, threshold, offset in odd_sets():
+        got = ext.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold=threshold, offset=offset)
+        np.testing.assert_array_equal(got.numpy(), cxx_loop(boxes, scores, threshold, offset),
+                                      err_msg=f'threshold {threshold}, offset {offset}')
 
 
 def test_the_threshold_is_strict_and_in_float32():
