@@ -14,7 +14,7 @@ sets, and the first op's result on the frame. Prints the fastest of ``--repeat``
 may be shared: the minimum is the figure that says most) in ms per call, per frame and per pass.
 
 ``--op``: modules with mmcv's ``nms(boxes, scores, iou_threshold, offset)`` (positional), or
-``git:REV``, the project's signpose/nets/mmcv_ext.py at that revision. ``mmcv._ext`` is the
+``git:REV``, the project's mmcv_ext.py at that revision. ``mmcv._ext`` is the
 compiled op where mmcv has its ops, else the project's.
 """
 import argparse
@@ -42,8 +42,12 @@ def load_op(name: str):
     if not name.startswith('git:'):
         return importlib.import_module(name)
     rev = name[4:]
-    text = subprocess.run(['git', 'show', f'{rev}:signpose/nets/mmcv_ext.py'], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    for where in ('signpose/install/mmcv_ext.py', 'signpose/nets/mmcv_ext.py'):  # moved to install/ in 0.5
+        shown = subprocess.run(['git', 'show', f'{rev}:{where}'], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
+    text = shown.stdout
     path = Path(tempfile.mkdtemp()) / f'mmcv_ext_{rev.replace("/", "_").replace("~", "_")}.py'
     path.write_text(text)
     spec = importlib.util.spec_from_file_location(path.stem, path)
