@@ -49,7 +49,7 @@ def histogram(values: Sequence[float], top: float, bins: int = 20, overflow: boo
     above ``top`` (``overflow``) in their own labelled bar."""
     counts, above = binned(values, top, bins, overflow)
     left, right, top_pad, bottom = 46, 8, 16, 40
-    slots = bins + (1 if overflow else 0) + (0.4 if overflow else 0)
+    slots = bins + (2.6 if overflow else 0)
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     step = plot_w / slots
     ymax = nice_top(max(counts + [above, 1]))
@@ -64,14 +64,14 @@ def histogram(values: Sequence[float], top: float, bins: int = 20, overflow: boo
                    f'{short(int(value)) if value == int(value) else f"{value:g}"}</text>')
     out.append(f'<text x="10" y="{top_pad + plot_h / 2:.0f}" font-size="10" text-anchor="middle" '
                f'transform="rotate(-90 10 {top_pad + plot_h / 2:.0f})">segments</text>')
-    bars = [(i, c, colour) for i, c in enumerate(counts)] + ([(bins + 0.4, above, OVER)] if overflow else [])
+    bars = [(i, c, colour) for i, c in enumerate(counts)] + ([(bins + 1.6, above, OVER)] if overflow else [])
     for at, count, fill in bars:
         h = plot_h * count / ymax
         x = left + at * step
         out.append(f'<rect x="{x + 0.8:.1f}" y="{top_pad + plot_h - h:.1f}" width="{step - 1.6:.1f}" '
                    f'height="{h:.1f}" fill="{fill}"><title>{count:,}</title></rect>')
         if count:
-            out.append(f'<text x="{x + step / 2:.1f}" y="{top_pad + plot_h - h - 2:.1f}" font-size="8" '
+            out.append(f'<text x="{x + step / 2:.1f}" y="{top_pad + plot_h - h - 2:.1f}" font-size="10" '
                        f'text-anchor="middle">{short(count)}</text>')
     base = top_pad + plot_h
     out.append(f'<line x1="{left}" x2="{left + bins * step:.1f}" y1="{base}" y2="{base}" stroke="#333"/>'
@@ -81,7 +81,7 @@ def histogram(values: Sequence[float], top: float, bins: int = 20, overflow: boo
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" stroke="#333"/>'
                    f'<text x="{x:.1f}" y="{base + 14}" font-size="10" text-anchor="middle">{top * k / 4:g}</text>')
     if overflow:
-        x = left + (bins + 0.4) * step + step / 2
+        x = left + (bins + 1.6) * step + step / 2
         out.append(f'<text x="{x:.1f}" y="{base + 14}" font-size="10" text-anchor="middle" fill="{OVER}">'
                    f'&gt;{top:g}</text>')
     out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" font-size="11" text-anchor="middle">'

@@ -86,12 +86,16 @@ def bbox_table(records: Sequence[dict], run_thr: Optional[float]) -> List[tuple]
     return rows
 
 
-def command_line(argv: Sequence[str]) -> str:
-    if not argv:
-        return 'python scripts/3b_extract_mmpose.py'
-    head = argv[0]
-    prefix = '' if not head.endswith('.py') else 'python '
-    return prefix + ' '.join(shlex.quote(str(a)) for a in argv)
+def command_line(argv: Sequence[str], manifest: Optional[str] = None) -> str:
+    """The run's command line (its record's argv), reading ``manifest`` (CSV_FILE) when given."""
+    argv = [str(a) for a in argv] or ['scripts/3b_extract_mmpose.py']
+    if manifest:
+        argv = [a for a in argv if not a.startswith('CSV_FILE=')]
+        if '--cfg-options' not in argv:
+            argv.append('--cfg-options')
+        argv.insert(argv.index('--cfg-options') + 1, f'CSV_FILE={manifest}')
+    prefix = 'python ' if argv[0].endswith('.py') else ''
+    return prefix + ' '.join(shlex.quote(a) for a in argv)
 
 
 @dataclass
@@ -151,7 +155,7 @@ def gather(npy_dir: Path, manifest: Optional[str] = None, video_dir: Optional[st
     if video_dir:
         settings['VIDEO_DIR'] = video_dir
     latest_argv = next((r.get('argv') for r in reversed(runs) if 'error' not in r and r.get('argv')), None)
-    rerun = command_line(latest_argv or [])
+    rerun = command_line(latest_argv or [], str(settings.get('CSV_FILE') or '') or None)
     viewer = (f"python scripts/3b_visualize.py NAME --cfg-options NPY_DIR={shlex.quote(str(npy_dir))} "
               f"CSV_FILE={shlex.quote(str(settings.get('CSV_FILE', '')))} VIDEO_DIR={shlex.quote(str(settings.get('VIDEO_DIR', '')))}")
     context = Context(npy_dir, settings, runs, rerun, viewer, str(settings['CSV_FILE']) if settings.get('CSV_FILE') else None)
@@ -176,26 +180,26 @@ def banners(c: Context) -> List[dict]:
         out.append(dict(kind='groups', title=f'{len(prov.groups)} ways of making this folder:', href='provenance',
                         text=f"the runs differ in {', '.join(prov.differing[:8])}{' ...' if len(prov.differing) > 8 else ''}; "
                              f"the smallest group ({small.key}) wrote {small.segments:,} segment(s) in {len(small.runs)} run(s).",
-                        items=[]))
+                        names=[]))
     if prov.unofficial:
         out.append(dict(kind='checkpoint', title='Checkpoint not the official file its link names:', href='provenance',
-                        text='the output was not made by the published weights.', items=prov.unofficial))
+                        text='the output was not made by the published weights.', names=prov.unofficial))
     if prov.not_clean:
         out.append(dict(kind='code', title='Code not a clean commit:', href='provenance',
-                        text='the runs cannot be reproduced from a commit.', items=prov.not_clean[:5]))
+                        text='the runs cannot be reproduced from a commit.', names=prov.not_clean[:5]))
     if flags.of:
         counts = ', '.join(f'{LABELS[k]} {flags.count(k):,}' for k in ORDER if flags.count(k))
         out.append(dict(kind='flags', title=f'{len(flags.of):,} segments flagged:', href='flags', text=counts + '.',
-                        items=sorted(flags.of)[:8]))
+                        names=sorted(flags.of)[:8]))
     failed = {g: len(m) for g, m in cover.groups.items() if g.startswith(FAILED)}
     if failed:
         out.append(dict(kind='failed', title=f'{sum(failed.values()):,} segments failed:', href='coverage',
                         text=', '.join(f'{g.split(": ", 1)[1]} {n:,}' for g, n in failed.items()) + '. A rerun tries them again.',
-                        items=[m.sentence for g in failed for m in cover.groups[g][:4]]))
+                        names=[m.sentence for g in failed for m in cover.groups[g][:4]]))
     crashed = {g: len(m) for g, m in cover.groups.items() if g.startswith(SKIPPED) and 'crashed' in g}
     if crashed:
         out.append(dict(kind='crashed', title=f'{sum(crashed.values()):,} segments skipped: their video crashed the stage twice',
-                        href='coverage', text='(RETRY_CRASHED=True tries them again).', items=[]))
+                        href='coverage', text='(RETRY_CRASHED=True tries them again).', names=[]))
     for group, title, text in ((BAD_ROW, 'bad manifest rows:', 'not processed; fix them in the manifest.'),
                                (NEVER, 'manifest rows never processed:', 'no ledger has an outcome for them.'),
                                (GONE, 'written segments have lost their file:', 'a rerun writes them again.'),
@@ -204,23 +208,23 @@ def banners(c: Context) -> List[dict]:
             first = cover.groups[group][:6]
             items = [f'line {m.line}: {m.detail}' if group == BAD_ROW else m.sentence for m in first]
             out.append(dict(kind=group.replace(' ', '-'), title=f'{cover.count(group):,} {title}', href='coverage',
-                            text=text, items=items))
+                            text=text, names=items))
     if cover.manifest_state:
-        out.append(dict(kind='manifest', title='Manifest not read:', href='coverage', text=cover.manifest_state, items=[]))
+        out.append(dict(kind='manifest', title='Manifest not read:', href='coverage', text=cover.manifest_state, names=[]))
     for line in c.notes:
-        out.append(dict(kind='manifest', title='Manifest:', href='coverage', text=line, items=[]))
+        out.append(dict(kind='manifest', title='Manifest:', href='coverage', text=line, names=[]))
     if prov.unreadable:
         out.append(dict(kind='records', title=f'{len(prov.unreadable)} run record(s) cannot be read:', href='provenance',
                         text='their runs\' provenance is unknown.',
-                        items=[f"runs/{r['run']}.json ({r['error']})" for r in prov.unreadable[:6]]))
+                        names=[f"runs/{r['run']}.json ({r['error']})" for r in prov.unreadable[:6]]))
     if ledgers.cut or ledgers.unreadable:
         out.append(dict(kind='ledger', title=f'{ledgers.cut:,} ledger lines cannot be read'
                                              f'{f" and {len(ledgers.unreadable)} ledger file(s)" if ledgers.unreadable else ""}:',
                         href='', text='cut by a crash while writing, or damaged; left out.',
-                        items=ledgers.unreadable + ledgers.cut_at[:10]))
+                        names=ledgers.unreadable + ledgers.cut_at[:10]))
     if prov.orphans:
-        out.append(dict(kind='orphans', title=f'{prov.orphans:,} segments were written by runs without a readable record:',
-                        href='provenance', text='what made them is unknown.', items=[]))
+        out.append(dict(kind='orphans', title=f'{prov.orphans:,} segments\' ledger lines name no readable run record:',
+                        href='provenance', text='what made them is unknown (an older stage, or a record lost).', names=[]))
     return out
 
 
@@ -257,10 +261,10 @@ def provenance_view(c: Context) -> dict:
     def shown(value):
         text = json.dumps(value) if not isinstance(value, str) else value
         return text if len(text) <= 90 else text[:87] + '...'
-    differing = [dict(name=n, values=[shown(g.facets.get(n)) for g in prov.groups]) for n in prov.differing]
+    differing = [dict(name=n, cells=[shown(g.facets.get(n)) for g in prov.groups]) for n in prov.differing]
     names = [n for n in (prov.groups[0].facets if prov.groups else {}) if n[:1].isupper()]
     names = list(dict.fromkeys(names + [n for g in prov.groups for n in g.facets if n[:1].isupper()]))
-    settings = [dict(name=n, values=[shown(g.facets.get(n)) for g in prov.groups], differs=n in prov.differing) for n in names]
+    settings = [dict(name=n, cells=[shown(g.facets.get(n)) for g in prov.groups], differs=n in prov.differing) for n in names]
     versions = ', '.join(f'{k} {v}' for k, v in ((prov.groups[0].runs[-1].get('versions') or {}).items() if prov.groups else []))
     group_of = {run: g.key for run, g in prov.by_run.items()}
     standing = segments_by_run(c.ledgers.latest)
@@ -365,9 +369,10 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
     written = [r for r in records if r.get('status') == WRITTEN]
     with_quality = [r for r in records if isinstance(r.get('quality'), dict)]
     notes = []
-    if len(records) > len(with_quality):
-        notes.append(f'{len(records) - len(with_quality):,} segments have no quality record: skipped before any frame, '
-                     f'or written by a version of the stage before quality was recorded.')
+    unmeasured = sum(1 for r in written if not isinstance(r.get('quality'), dict))
+    if unmeasured:
+        notes.append(f'{unmeasured:,} written segments have no quality record (written by a version of the stage before '
+                     f'quality was recorded): they are not ranked.')
     if c.flags.unscanned:
         notes.append(f'{c.flags.unscanned:,} written segments were not checked for frozen, identical or clipped poses: '
                      f'their ledger lines predate those measures and more than {SCAN_LIMIT:,} files are too many to read here.')
