@@ -115,6 +115,7 @@ class Coverage:
     manifest_state: str  # '' when read; else why not (gone, unreadable)
     rows: int = 0  # manifest rows (good and bad)
     groups: Dict[str, List[Member]] = field(default_factory=dict)
+    segments: Dict[str, object] = field(default_factory=dict)  # sentence -> its manifest Segment
 
     def count(self, group: str) -> int:
         return len(self.groups.get(group, ()))
@@ -137,7 +138,8 @@ def account(manifest: Optional[str], ledgers: Ledgers, present: set) -> Coverage
             segments, bad = read_manifest(manifest)
         except ManifestError as err:
             state = str(err)
-    cover = Coverage(manifest=str(manifest or ''), manifest_state=state, rows=len(segments) + len(bad))
+    cover = Coverage(manifest=str(manifest or ''), manifest_state=state, rows=len(segments) + len(bad),
+                     segments={s.sentence_name: s for s in segments})
     for row in bad:
         groups[BAD_ROW].append(Member(BAD_ROW, '', '', row.line, row.reason))
     named = set()

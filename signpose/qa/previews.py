@@ -47,13 +47,21 @@ def point_parts(coco_idx: Sequence[int]) -> list:
     return [0 if c < 23 else 1 if c < 91 else 2 if c < 112 else 3 for c in coco_idx]
 
 
+class KnownSegments(SegmentVideos):
+    """SegmentVideos with the manifest already read (the report reads it once)."""
+
+    def __init__(self, plain, segments: Optional[dict]):
+        super().__init__(plain)
+        self._segments = segments
+
+
 class Previews:
-    def __init__(self, sources: Sources, out_dir: Path):
+    def __init__(self, sources: Sources, out_dir: Path, segments: Optional[dict] = None):
         self.sources, self.out_dir = sources, out_dir
         plain = SimpleNamespace(CSV_FILE=sources.manifest, VIDEO_DIR=sources.video_dir,
                                 VIDEO_BACKEND=sources.video_backend, COCO_WHOLEBODY_IDX=tuple(sources.coco_idx),
                                 KPT_THR=sources.kpt_thr)
-        self.videos = SegmentVideos(plain)
+        self.videos = KnownSegments(plain, segments)
         self.drawer = Drawer(plain)
 
     def card(self, record: dict) -> dict:

@@ -382,7 +382,8 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
     picks = rank(c, show)
     previews = Previews(Sources(npy_dir, c.manifest, str(s.get('VIDEO_DIR') or '') or None, str(s.get('VIDEO_BACKEND') or 'auto'),
                                 s.get('REDUCE_FPS_TO'), int(s.get('FRAME_SKIP') or 1), float(s.get('KPT_THR') or 0.3),
-                                tuple(s.get('COCO_WHOLEBODY_IDX') or ())), out.parent)
+                                tuple(s.get('COCO_WHOLEBODY_IDX') or ())), out.parent,
+                        c.coverage.segments if not c.coverage.manifest_state else None)
     sections = [dict(id='flagged-segments', kind='flagged', title=f'Flagged (the first {len(picks["flagged"])} of {len(c.flags.of):,})',
                      cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['flagged']]),
                 dict(id='worst', kind='worst', title='Worst (lowest score, not flagged)',
