@@ -190,7 +190,7 @@ def test_report_says_what_is_missing(first_run, data, tmp_path):
     assert result.returncode == 0, result.stderr
     page = (copy / 'report.html').read_text()
     assert '1 ledger lines cannot be read' in page and 'ledger.jsonl:' in page and 'have no quality record' in page
-    assert re.search(r'1 written segments have lost their file: .*?' + gone, page, re.S)
+    assert re.search(r'1 written segments have lost their file:.*?' + gone, page, re.S)
     assert 'segments of the ledger are not in the manifest' in page  # 'old'
 
 
