@@ -47,13 +47,9 @@ def read_ledgers(npy_dir: Path) -> Ledgers:
         except OSError as err:
             found.unreadable.append(f'{name}: {err.strerror or err}')
             continue
-        for number, line in enumerate(text.split('\n'), 1):
-            if not line.strip():
-                continue
+        for number, record in parsed(text, decoder):
             found.lines += 1
-            try:
-                record = decoder.decode(line)
-            except ValueError:
+            if record is CUT:
                 found.cut += 1
                 if len(found.cut_at) < CUT_NAMED:
                     found.cut_at.append(f'{name}:{number}')
@@ -78,6 +74,29 @@ def read_ledgers(npy_dir: Path) -> Ledgers:
         if open_runs:
             found.videos_open[video] = open_runs
     return found
+
+
+CUT = object()  # a line that is not JSON
+CHUNK = 10_000  # lines parsed by one call (output/ledger.py's way: one json call per chunk)
+
+
+def parsed(text: str, decoder: json.JSONDecoder):
+    """(line number, its JSON value or CUT) of every line that is not blank; chunk by chunk, and
+    line by line only in a chunk that holds a cut line."""
+    numbered = [(n, line) for n, line in enumerate(text.split('\n'), 1) if line.strip()]
+    for at in range(0, len(numbered), CHUNK):
+        chunk = numbered[at:at + CHUNK]
+        try:
+            values = decoder.decode('[' + ','.join(line for _, line in chunk) + ']')
+            if len(values) != len(chunk):
+                raise ValueError('a line held more than one value')
+            yield from zip((n for n, _ in chunk), values)
+        except ValueError:
+            for n, line in chunk:
+                try:
+                    yield n, decoder.decode(line)
+                except ValueError:
+                    yield n, CUT
 
 
 def reason_kind(record: dict) -> str:
