@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from signpose.config import load_settings
+from signpose.nets.devices import resolve
 from signpose.output.provenance import start_run
 from signpose.qa.report import build_report
 
@@ -27,7 +28,6 @@ YOUTUBE_ASL_VIDEOS = 11_093
 def write_records(folder: Path, shards: int) -> None:
     """``shards`` run records as the stage writes them, one with another pose checkpoint and settings."""
     import dataclasses
-    from signpose.nets.devices import resolve
     folder.joinpath('ckpt').mkdir()
     for name, data in (('det.pth', b'detector' * 1000), ('pose.pth', b'pose' * 1000), ('other.pth', b'other' * 1000)):
         (folder / 'ckpt' / name).write_bytes(data)

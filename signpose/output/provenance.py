@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 from signpose.common.atomic import atomic_file
-from signpose.config import Settings
+from signpose.config import Settings, load_settings
 from signpose.nets.devices import Decided, resolve
 
 RUNS_DIR = 'runs'  # in NPY_DIR
@@ -273,7 +273,6 @@ def overridden(settings: dict, config_file) -> Optional[Dict[str, Any]]:
     if not config_file:
         return None
     try:
-        from signpose.config import load_settings
         defaults = settings_dict(load_settings(config_file))
     except Exception:  # the file changed or went since the run started: not the run's concern
         return None

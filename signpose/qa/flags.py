@@ -18,6 +18,7 @@ import numpy as np
 from signpose.engine.quality import clipped_share, longest_repeat, person_frames, row_digest
 from signpose.output.files import load_array
 from signpose.qa.coverage import TRUNCATED
+from signpose.qa.validate import check_array
 
 SCAN_LIMIT = 20_000  # written segments whose files the report reads itself
 FROZEN_FRAMES = 12  # consecutive identical rows (0.5 s at 24 fps), or every frame of a shorter segment
@@ -51,7 +52,6 @@ def frozen_limit(person: int) -> Optional[int]:
 
 def measures_of_file(path: Path, kpt_thr: float, keypoints: int, add_visible: bool, frames: Optional[int]):
     """(measures {frozen, clipped, first_row, person}, the validator's problems) of one file."""
-    from signpose.qa.validate import check_array  # the validator's contract checks, on plain values
     try:
         rows = load_array(path)
     except (ValueError, OSError) as err:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from signpose.contract.files import FORMATS
+from signpose.config import argument_parser, settings_from_args
 from signpose.contract.outcomes import FAILED, MULTIPLE_PERSONS, SKIPPED, WRITTEN
 from signpose.engine.quality import KEYS, quality_score
 from signpose.output.provenance import manifest_entry, read_run_records
@@ -431,7 +431,6 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
 
 
 def main(argv=None) -> int:
-    from signpose.config import argument_parser, settings_from_args
     parser = argument_parser('The run report: one HTML page and a CSV of every manifest row.')
     parser.add_argument('npy_dir', nargs='?', help='the output folder (default: NPY_DIR)')
     parser.add_argument('--out', help='the HTML file (default: NPY_DIR/report.html)')
