@@ -207,7 +207,7 @@ def banners(c: Context) -> List[dict]:
         if cover.count(group):
             first = cover.groups[group][:6]
             items = [f'line {m.line}: {m.detail}' if group == BAD_ROW else m.sentence for m in first]
-            out.append(dict(kind=group.replace(' ', '-'), title=f'{cover.count(group):,} {title}', href='coverage',
+            out.append(dict(kind=''.join(ch if ch.isalnum() else '-' for ch in group).replace('--', '-'), title=f'{cover.count(group):,} {title}', href='coverage',
                             text=text, names=items))
     if cover.manifest_state:
         out.append(dict(kind='manifest', title='Manifest not read:', href='coverage', text=cover.manifest_state, names=[]))
