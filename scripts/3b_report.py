@@ -9,7 +9,7 @@ and report_quality.csv beside it. Exit status: 0 written, 2 no ledger to report 
 """
 import sys
 
-from signpose.qa.report import main
+from signpose.cli.report import main
 
 if __name__ == '__main__':
     sys.exit(main())

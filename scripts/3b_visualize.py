@@ -11,7 +11,7 @@ its .npy or its video cannot be found.
 """
 import sys
 
-from signpose.qa.visualize import main
+from signpose.cli.visualize import main
 
 if __name__ == '__main__':
     sys.exit(main())

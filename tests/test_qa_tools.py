@@ -13,6 +13,7 @@ from signpose.data.sampling import sample_frames
 from signpose.contract.outcomes import FAILED, SKIPPED, WRITTEN, Outcome
 from signpose.output.ledger import Ledger, ledger_path
 from signpose.qa import validate as validate_mod
+from signpose.cli import visualize as visualize_cli
 from signpose.qa import visualize as visualize_mod
 
 FPS, SECONDS, SIZE = 30.0, 2.0, (160, 120)
@@ -221,7 +222,7 @@ def test_hidden_keypoints_are_not_drawn(good_run):
                                                ('failed_one', 'does not exist'),
                                                ('no_video', "video 'gone' not found")])
 def test_visualize_errors_are_one_line_with_status_2(good_run, capsys, sentence, message):
-    status = visualize_mod.main([*cfg(good_run), sentence])  # the name may follow --cfg-options
+    status = visualize_cli.main([*cfg(good_run), sentence])  # the name may follow --cfg-options
     err = capsys.readouterr().err
     assert status == 2 and message in err and err.startswith('ERROR: ') and err.count('\n') == 1
 

@@ -75,3 +75,19 @@ def test_detection_scores_second_person_and_the_deciding_frame():
 def test_too_short_for_movement(frames):
     q = segment_quality(crafted(frames) if frames else np.zeros((0, len(IDX), 4), np.float32), IDX, KPT_THR)
     assert q['jitter_l'] is None and q['frames'] == frames
+
+
+def test_frozen_rows_clipped_points_and_identical_segments():
+    rows = crafted(8)
+    q = segment_quality(rows, IDX, KPT_THR)
+    assert q['frozen'] == 1 and q['clipped'] == 0.0  # the wrist moves every frame; nothing on the edge
+    still = np.repeat(crafted(1), 8, axis=0)
+    still[0] = crafted(2)[1]  # the first frame differs, the 7 after it are one row
+    frozen = segment_quality(still, IDX, KPT_THR)
+    assert frozen['frozen'] == 7
+    clipped = crafted(4)
+    clipped[:, :10, 1] = 0.0  # 10 of the shown points of every frame on the top edge
+    shown = (clipped[0, :, 3] >= KPT_THR).sum()
+    assert segment_quality(clipped, IDX, KPT_THR)['clipped'] == pytest.approx(10 / shown, abs=1e-3)
+    assert segment_quality(crafted(3), IDX, KPT_THR)['first_row'] == q['first_row']
+    assert segment_quality(crafted(3) * 0.9, IDX, KPT_THR)['first_row'] != q['first_row']

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import GOOD, ROOT
+from planted import DUPLICATE, FAILED, FROZEN, NEVER, TRUNCATED, plant
 
 from signpose.output.provenance import HashCache, read_run_records
 
@@ -38,6 +39,14 @@ def test_the_run_record_names_what_made_the_files(first_run, data):
     assert record['checkpoints']['pose']['sha256'] == sha256(data / 'pose.pth')
     assert record['configs']['detector']['sha256'] == sha256(data / 'det1.py')
     assert record['decided']['device'] == 'cpu' and record['versions']['torch'] and record['versions']['mmpose']
+    # the effective settings (overrides included), their hash, the overrides as given, the code
+    assert record['settings']['BBOX_THR'] == 0.0 and record['cfg_options']['BBOX_THR'] == '0.0'
+    assert record['overridden']['BBOX_THR'] == 0.0
+    assert record['settings_sha256'] == hashlib.sha256(json.dumps(record['settings'], sort_keys=True,
+                                                                  separators=(',', ':')).encode()).hexdigest()
+    assert record['code']['commit'] and record['code']['dirty'] in (True, False)
+    # seeded weights under the official links: not the official files
+    assert record['checkpoints']['pose']['official'] is False and record['checkpoints']['pose']['link_sha256'] == '794dbc78'
     lines = [json.loads(line) for line in (npy / 'ledger.jsonl').read_text().splitlines() if line.strip()]
     assert lines and {line['run'] for line in lines} == {record['run']}  # every line names its run
 
@@ -75,17 +84,97 @@ def test_quality_in_the_ledger_agrees_with_the_files(first_run):
         assert q['rhand'] == pytest.approx(rows[person][:, 64:85, 3].mean(), abs=1e-3)
 
 
-def test_report_and_csv_from_a_run(first_run, data, tmp_path):
-    npy, _ = first_run
-    out = tmp_path / 'report.html'
-    result = report(npy, data, '--out', str(out))
+
+def chromium_dom(page, profile, budget_ms=3000):
+    """The page as headless Chromium built it (scripts run), after ``budget_ms`` of virtual time."""
+    return subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                           f'--user-data-dir={profile}', f'--virtual-time-budget={budget_ms}', '--dump-dom',
+                           page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+
+
+@pytest.fixture(scope='module')
+def planted(first_run, data, tmp_path_factory):
+    """The run with planted faults (tests/planted.py), its overlay video made, and its report."""
+    work = tmp_path_factory.mktemp('planted')
+    found = plant(data, first_run[0], work)
+    viz = subprocess.run([sys.executable, str(ROOT / 'scripts' / '3b_visualize.py'), 'v30_c', '--cfg-options',
+                          f'NPY_DIR={found["npy"]}', f'CSV_FILE={found["manifest"]}', f'VIDEO_DIR={data / "videos"}'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert viz.returncode == 0, viz.stderr
+    result = subprocess.run([sys.executable, REPORT, str(found['npy']), '--cfg-options', f'VIDEO_DIR={data / "videos"}',
+                             f'CSV_FILE={found["manifest"]}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    page = out.read_text()
-    assert 'http://' not in page.replace('http://www.w3.org/2000/svg', '') and 'https://' not in page  # nothing fetched
-    assert all(f'data-sentence="{name}"' in page for name in GOOD)
-    with open(tmp_path / 'report_quality.csv', newline='') as f:
-        table = {row['sentence']: row for row in csv.DictReader(f)}
-    assert {name for name, row in table.items() if row['status'] == 'written'} == set(GOOD)
+    found.update(page=found['npy'] / 'report.html', csv=found['npy'] / 'report_segments.csv', stdout=result.stdout)
+    return found
+
+
+def test_the_csv_accounts_for_every_manifest_row(planted):
+    with open(planted['csv'], newline='') as f:
+        table = list(csv.DictReader(f))
+    lines = [line for line in planted['manifest'].read_text().splitlines()[1:] if line.strip()]
+    listed = [row for row in table if row['group'] != 'not in the manifest']
+    assert len(listed) == len(lines)  # every row, bad ones included, once
+    groups = {row['sentence']: row['group'] for row in table if row['sentence']}
+    bad = [row for row in table if row['group'] == 'bad manifest row']
+    assert {int(row['line']) for row in bad} >= {11, 12, 13} and any(DUPLICATE in row['reason'] for row in bad)
+    assert all(groups[name] == 'never processed' for name in NEVER)
+    assert groups['v25_oom'] == 'failed: RuntimeError' and groups['v25_died'] == 'failed: worker died'
+    assert groups[TRUNCATED] == 'written, truncated'
+    assert groups['slow'] == 'skipped: fps out of range'
+    flags = {row['sentence']: row['flags'] for row in table}
+    assert 'frozen' in flags[FROZEN] and 'truncated' in flags[TRUNCATED]
+
+
+def test_the_report_without_a_browser(planted):
+    page = planted['page'].read_text()
+    assert 'http://' not in page.replace('http://www.w3.org/2000/svg', '') and 'https://' not in page.replace(
+        'https://download.openmmlab.com', '')  # nothing fetched (a link's name is text)
+    assert planted['page'].stat().st_size < 1_000_000
+    for kind in ('groups', 'checkpoint', 'flags', 'failed', 'bad-manifest-row', 'never-processed', 'records', 'ledger'):
+        assert f'red banner: {kind}' in planted['stdout']
+
+
+@browser
+def test_each_planted_fault_is_where_a_curator_looks_first(planted, tmp_path):
+    dom = chromium_dom(planted['page'], tmp_path / 'profile')
+    alerts = dom[dom.index('id="alerts"'):dom.index('id="coverage"')]
+    kinds = re.findall(r'data-alert="([^"]+)"', alerts)
+    assert {'groups', 'checkpoint', 'flags', 'failed', 'bad-manifest-row', 'never-processed', 'records',
+            'ledger'} <= set(kinds)
+    text = re.sub(r'<[^>]+>', ' ', alerts)
+    assert 'BBOX_THR' in text and 'pose checkpoint' in text  # what differs between the runs, first thing
+    assert 'not the official file' in text and 'rtmw3d-l.pth' in text
+    assert 'frozen pose' in text and 'truncated' in text and 'worker died' in text and 'RuntimeError' in text
+    assert 'broken-record.json' in text and 'ledger.jsonl:' in text
+    assert 'line 11' in text and DUPLICATE in text
+    flagged = dom[dom.index('id="flagged"'):]
+    frozen_row = re.search(rf'data-sentence="{FROZEN}">(.*?)</tr>', flagged, re.S).group(1)
+    assert 'frozen pose' in frozen_row
+    late_row = re.search(rf'data-sentence="{TRUNCATED}">(.*?)</tr>', flagged, re.S).group(1)
+    assert 'truncated' in late_row and 'video ended early' in late_row
+    differences = dom[dom.index('id="differences"'):dom.index('</table>', dom.index('id="differences"'))]
+    assert 'BBOX_THR' in differences and 'pose checkpoint' in differences and '0.05' in differences
+    cards = re.findall(r'class="card segment-row (flagged|worst|best)[^"]*" data-sentence="([^"]+)"', dom)
+    names = [name for _, name in cards]
+    assert len(names) == len(set(names))  # no segment listed twice
+    assert ('flagged', FROZEN) in cards
+
+
+@browser
+def test_the_players_play_and_the_overlay_plays_in_chromium(planted, tmp_path):
+    import av
+    with av.open(str(planted['npy'] / 'viz' / 'v30_c.mp4')) as video:
+        stream = video.streams.video[0]
+        assert stream.codec_context.name == 'h264' and stream.width % 2 == 0 and stream.height % 2 == 0
+    early, late = chromium_dom(planted['page'], tmp_path / 'p1', 150), chromium_dom(planted['page'], tmp_path / 'p2', 3000)
+    ticks = lambda page: [int(t) for t in re.findall(r'data-ticks="(\d+)"', page)]  # noqa: E731
+    assert ticks(late) and min(ticks(late)) > max(ticks(early))  # the players advanced
+    assert set(re.findall(r'<canvas class="player"[^>]*data-frame="(\d+)"', late)) - {'0'}
+    video = re.search(r'<video class="overlay"[^>]*src="viz/v30_c.mp4"[^>]*>', late).group(0)
+    assert 'data-error' not in video
+    assert int(re.search(r'data-ready="(\d)"', video).group(1)) >= 2  # Chromium decoded its frames
+    assert int(re.search(r'data-width="(\d+)"', video).group(1)) == 160
 
 
 def test_report_says_what_is_missing(first_run, data, tmp_path):
@@ -100,32 +189,28 @@ def test_report_says_what_is_missing(first_run, data, tmp_path):
     result = report(copy, data)
     assert result.returncode == 0, result.stderr
     page = (copy / 'report.html').read_text()
-    assert '1 ledger lines are cut' in page and 'have no quality record' in page
-    assert re.search(r'2 written segments have lost their file: [^<]*' + gone, page)
+    assert '1 ledger lines cannot be read' in page and 'ledger.jsonl:' in page and 'have no quality record' in page
+    assert re.search(r'1 written segments have lost their file:.*?' + gone, page, re.S)
+    assert 'segments of the ledger are not in the manifest' in page  # 'old'
+
+
+def test_a_manifest_that_is_gone_is_said_and_the_rest_reported(first_run, data, tmp_path):
+    npy, _ = first_run
+    copy = tmp_path / 'npy'
+    shutil.copytree(npy, copy)
+    result = subprocess.run([sys.executable, REPORT, str(copy), '--cfg-options', f'CSV_FILE={tmp_path / "gone.tsv"}'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    page = (copy / 'report.html').read_text()
+    assert 'manifest not found' in page and all(f'data-sentence="{name}"' in page or name in page for name in GOOD)
 
 
 def test_report_without_a_ledger_is_one_line_and_exit_2(tmp_path, data):
     result = report(tmp_path, data)
     assert result.returncode == 2 and result.stderr.startswith('ERROR: no ledger in') and result.stderr.count('\n') == 1
-
-
-@browser
-def test_the_report_in_a_browser_shows_the_segments_and_plays_them(first_run, data, tmp_path):
-    npy, _ = first_run
-    out = tmp_path / 'report.html'
-    assert report(npy, data, '--out', str(out)).returncode == 0
-
-    def dom(budget_ms):
-        profile = tmp_path / f'profile{budget_ms}'
-        return subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                               '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                               f'--user-data-dir={profile}', f'--virtual-time-budget={budget_ms}', '--dump-dom',
-                               out.as_uri()], capture_output=True, text=True, timeout=120).stdout
-
-    early, late = dom(150), dom(2500)
-    rendered = re.findall(r'<tr class="segment-row (?:best|worst)" data-sentence="([^"]+)"', late)
-    assert set(rendered) == set(GOOD)  # the rows as the browser built the page
-    ticks = lambda page: [int(t) for t in re.findall(r'data-ticks="(\d+)"', page)]  # noqa: E731
-    assert ticks(late) and min(ticks(late)) > max(ticks(early))  # the animation advanced
-    frames = set(re.findall(r'data-frame="(\d+)"', late))
-    assert frames - {'0'}  # and drew other frames than the first
+    smoothed = tmp_path / 'smoothed'  # processed copies (scripts/3b_smooth.py): .npy files and smoothing.json
+    smoothed.mkdir()
+    np.save(smoothed / 'a.npy', np.zeros((3, 85, 4), np.float32))
+    (smoothed / 'smoothing.json').write_text('{}')
+    result = report(smoothed, data)
+    assert result.returncode == 2 and result.stderr.count('\n') == 1

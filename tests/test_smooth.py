@@ -328,6 +328,7 @@ def test_the_package_imports_only_what_it_may():
 def test_the_viewer_draws_a_processed_copy_over_the_raw_one(tmp_path):
     import cv2
     from conftest import write_video
+    from signpose.cli import visualize as visualize_cli
     from signpose.qa import visualize as visualize_mod
 
     (tmp_path / 'videos').mkdir()
@@ -346,7 +347,7 @@ def test_the_viewer_draws_a_processed_copy_over_the_raw_one(tmp_path):
 
     plain = visualize_mod.visualize(options, 'seg', tmp_path / 'plain', sheet_frames=4)
     assert cyan(cv2.imread(str(plain[1]))) == 0
-    status = visualize_mod.main(['seg', '--out', str(tmp_path / 'both'), '--frames', '4', '--compare',
+    status = visualize_cli.main(['seg', '--out', str(tmp_path / 'both'), '--frames', '4', '--compare',
                                  str(tmp_path / 'smooth'), '--cfg-options', f'NPY_DIR={npy}',
                                  f'CSV_FILE={tmp_path / "manifest.tsv"}', f'VIDEO_DIR={tmp_path / "videos"}'])
     assert status == 0

@@ -18,11 +18,10 @@ def temporary_affixes(path: Path, suffix: str = None):
 
 def longest_name_bytes(sentence_name: str) -> int:
     """Bytes of the longest file name written for a segment, in any format: its temporary name."""
-    longest = 0
-    for fmt in FORMATS:
-        prefix, suffix = temporary_affixes(Path(f'{sentence_name}.{fmt}'))
-        longest = max(longest, len(prefix.encode()) + RANDOM_CHARACTERS + len(suffix.encode()))
-    return longest
+    # temporary_affixes(Path(f'{name}.{fmt}')) is ('.{name}.', '.{fmt}.tmp') for any name the
+    # manifest accepts (no separator, no leading dot): by arithmetic, for 610,193 rows at start-up
+    stem = len(sentence_name.encode()) + 2
+    return max(stem + RANDOM_CHARACTERS + len(f'.{fmt}.tmp'.encode()) for fmt in FORMATS)
 
 
 @contextmanager

@@ -21,11 +21,20 @@ The measures (``segment_quality``; docs/qa.md says how to read them and their li
                     person boxes above the detector's reporting floor)
     multi           frames with more than one person scoring above BBOX_THR
     multi_scores    for a multi-person skip: the person scores of the first such frame (what decided it)
+    frozen          the longest run of consecutive frames with a person whose rows are bit-identical
+                    (1: every row differs from the one before; a model's output on real video never
+                    repeats exactly, a still video or a broken model does)
+    clipped         share of the keypoints shown (visibility >= KPT_THR; all without visibility) on
+                    frames with a person whose x or y sits exactly on the frame's edge (0 or 1)
+    first_row       a digest of the first row with a person (16 hex digits): segments sharing it
+                    have identical rows, which real video never gives
 A value that cannot be computed is None: no visibility channel (ADD_VISIBLE = False) leaves the
 confidences and hand presence out; no frame with a person leaves everything but the counts out.
 Floats are rounded to ``DIGITS`` decimals: the ledger holds one such record per segment.
 """
 from typing import Dict, Optional, Sequence
+
+import hashlib
 
 import numpy as np
 
@@ -35,7 +44,7 @@ LEFT_SHOULDER, RIGHT_SHOULDER = 5, 6
 PARTS = ('body', 'face', 'lhand', 'rhand')
 # every key a quality record has, in the order of the report's table and CSV
 KEYS = ('frames', 'person', 'body', 'face', 'lhand', 'rhand', 'lhand_in', 'rhand_in', 'jitter_l', 'jitter_r',
-        'top', 'second', 'multi', 'multi_scores')
+        'top', 'second', 'multi', 'multi_scores', 'frozen', 'clipped', 'first_row')
 
 
 def rounded(value) -> Optional[float]:
@@ -87,6 +96,38 @@ def wrist_jitter(rows: np.ndarray, person: np.ndarray, coco_idx: Sequence[int], 
     return float(np.median(moves)) / width
 
 
+def longest_repeat(rows: np.ndarray, person: np.ndarray) -> int:
+    """The most consecutive frames with a person and bit-identical rows (0 without a person)."""
+    if not person.any():
+        return 0
+    same = np.zeros(len(rows), bool)
+    if len(rows) > 1:
+        same[1:] = np.all(rows[1:] == rows[:-1], axis=(1, 2)) & person[1:] & person[:-1]
+    best = run = 0
+    for repeat, here in zip(same, person):
+        run = run + 1 if repeat else (1 if here else 0)
+        best = max(best, run)
+    return int(best)
+
+
+def clipped_share(rows: np.ndarray, person: np.ndarray, kpt_thr: float) -> Optional[float]:
+    """Share of the shown keypoints of frames with a person with x or y exactly 0 or 1."""
+    if not person.any():
+        return None
+    kept = rows[person]
+    xy = kept[:, :, :2]
+    shown = kept[:, :, 3] >= kpt_thr if kept.shape[2] >= 4 else np.ones(kept.shape[:2], bool)
+    if not shown.any():
+        return None
+    edge = np.any((xy == 0) | (xy == 1), axis=2)
+    return float(edge[shown].mean())
+
+
+def row_digest(row: np.ndarray) -> str:
+    """16 hex digits of a row's float32 bytes (the same rows anywhere give the same digest)."""
+    return hashlib.blake2b(np.ascontiguousarray(row, np.float32).tobytes(), digest_size=8).hexdigest()
+
+
 def detection_summary(person_scores: Optional[Sequence], bbox_thr: float) -> dict:
     """top, second, multi and multi_scores from the person scores of each frame (a sequence, one
     array of scores per frame read; None: not recorded)."""
@@ -122,6 +163,8 @@ def segment_quality(rows: np.ndarray, coco_idx: Sequence[int], kpt_thr: float,
     quality.update(detection_summary(person_scores, bbox_thr))
     if not person.any():
         return quality
+    quality.update(frozen=longest_repeat(rows, person), clipped=rounded(clipped_share(rows, person, kpt_thr)),
+                   first_row=row_digest(rows[int(np.argmax(person))]))
     parts = part_positions(coco_idx)
     visible = rows.shape[2] >= 4
     present = {}

@@ -170,7 +170,8 @@ def close_segment(state: SegmentState, task: VideoTask, engine: Engine) -> Union
     frames = state.delivered
     keypoints = state.keypoints.first(frames) if state.keypoints is not None else None
     return Extracted(**base, rows=state.rows[:frames], keypoints=keypoints, sampled=len(state.indices),
-                     width=task.info.width, height=task.info.height, fps=fps, quality=quality_of(state, engine),
+                     width=task.info.width, height=task.info.height, fps=fps,
+                     quality=dict(quality_of(state, engine), size=[task.info.width, task.info.height], fps=round(fps, 3)),
                      **chosen)
 
 

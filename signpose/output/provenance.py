@@ -2,9 +2,16 @@
 
 ``start_run`` writes ``NPY_DIR/runs/<run id>.json`` atomically before any work, ``RunRecord.finish``
 completes it at the end (end time, counts, exit status). It holds:
-- the settings in effect, as configured and as decided for the machine (device, threads, batches);
+- the settings in effect (the constants file with the ``--cfg-options`` overrides applied), as
+  decided for the machine (device, threads, batches), the overrides as given, the SHA-256 of the
+  effective settings and of those that decide the output (``DECIDING``: not paths, workers, shards);
+- the code: the git commit of the checkout the package runs from and whether its tracked files
+  differ from it (with a hash of that difference), else the package's version;
+- the manifest's path, size and SHA-256 (the report says when it changed since);
 - each checkpoint's file name, size and SHA-256 (cached by path, size and mtime: a rerun does
-  not read 300 MB again), each config's path and content hash, with the ``_base_`` files it inherits;
+  not read 300 MB again), whether it is the official file its link names (OpenMMLab names files
+  ``...-<first 8 hex of the SHA-256>[_date].pth``), each config's path and content hash, with the
+  ``_base_`` files it inherits;
 - the versions of Python, torch (and its CUDA), mmcv, mmengine, mmdet, mmpose, numpy, OpenCV,
   PyAV and this project; the device (GPU name), precision and backend; host, pid, shard.
 A run id is the UTC start time, the host and the pid (``20261202T123456.789Z-host-1234``): runs and
@@ -17,20 +24,31 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 from signpose.common.atomic import atomic_file
-from signpose.config import Settings
-from signpose.nets.devices import Decided, resolve
+from signpose.config import load_settings
+from signpose.nets.devices import Decided
 
 RUNS_DIR = 'runs'  # in NPY_DIR
 HASH_CACHE_NAME = '.sha256_cache.json'  # beside the checkpoints (else in NPY_DIR/runs)
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: effective settings' hashes, overrides, code version, official checkpoints, manifest
+# settings that do not change the landmarks written (paths, where and how fast the work runs); every
+# other setting decides the output, and so do the checkpoints' and configs' hashes (recorded apart)
+NOT_DECIDING = ('ROOT', 'VIDEO_DIR', 'NPY_DIR', 'CSV_FILE', 'MAX_WORKERS', 'CPU_THREADS', 'EXECUTOR',
+                'RETRY_CRASHED', 'RAY_ADDRESS', 'NUM_SHARDS', 'SHARD_INDEX', 'DET_MODEL_CONFIG',
+                'DET_MODEL_CHECKPOINT', 'DET_MODEL_CHECKPOINT_LINK', 'POSE_MODEL_CONFIG', 'POSE_MODEL_CHECKPOINT',
+                'POSE_MODEL_CHECKPOINT_LINK', 'DET_BATCH_SIZE', 'POSE_BATCH_SIZE', 'DECODE_QUEUE', 'DECODE_QUEUE_MB',
+                'HOST_THREADS', 'RUNTIME_CACHE', 'DEVICE')
+# OpenMMLab's file names end in the first 8 hex digits of the file's SHA-256 (and a date)
+LINK_HASH = re.compile(r'-([0-9a-f]{8,64})(?:_\d{8})?\.pth$')
 # distributions whose versions say what computed the landmarks; absent ones are recorded as None
 PACKAGES = ('torch', 'mmcv', 'mmcv-lite', 'mmengine', 'mmdet', 'mmpose', 'numpy', 'opencv-python',
             'opencv-python-headless', 'av', 'onnxruntime', 'openvino', 'pose-format', 'signpose')
@@ -97,13 +115,31 @@ def hash_cache_for(checkpoint, npy_dir) -> HashCache:
     return HashCache(runs_dir(npy_dir) / HASH_CACHE_NAME)
 
 
-def checkpoint_entry(path, npy_dir, cache: Optional[HashCache] = None) -> dict:
-    """{path, file, size, sha256} of one checkpoint (sha256 None when the file is not there)."""
+def link_sha256_prefix(link) -> Optional[str]:
+    """The SHA-256 prefix an OpenMMLab download link's file name carries, or None."""
+    found = LINK_HASH.search(str(link or '').split('?')[0])
+    return found.group(1) if found else None
+
+
+def is_official(sha256: Optional[str], link) -> Optional[bool]:
+    """Whether a checkpoint is the file its link names (its SHA-256 starts with the link's prefix);
+    None when that cannot be said (no file, or a link without a prefix)."""
+    prefix = link_sha256_prefix(link)
+    if not sha256 or not prefix:
+        return None
+    return sha256.startswith(prefix)
+
+
+def checkpoint_entry(path, npy_dir, cache: Optional[HashCache] = None, link: Optional[str] = None) -> dict:
+    """{path, file, size, sha256, link, link_sha256, official} of one checkpoint (sha256 None when
+    the file is not there; official: ``is_official``)."""
     path = Path(path)
     entry = dict(path=str(path), file=path.name, size=None, sha256=None)
     if path.is_file():
         entry['size'] = path.stat().st_size
         entry['sha256'] = (cache or hash_cache_for(path, npy_dir)).sha256(path)
+    if link is not None:
+        entry.update(link=str(link), link_sha256=link_sha256_prefix(link), official=is_official(entry['sha256'], link))
     return entry
 
 
@@ -199,9 +235,96 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def settings_dict(settings) -> dict:
-    """A Settings (or any dataclass) as plain JSON values."""
-    return json.loads(json.dumps(dataclasses.asdict(settings), default=str))
+def settings_dict(values) -> dict:
+    """A dataclass (the Settings, a Decided), or a dict, as plain JSON values."""
+    values = values if isinstance(values, dict) else dataclasses.asdict(values)
+    return json.loads(json.dumps(values, default=str))
+
+
+def json_sha256(value) -> str:
+    """SHA-256 of a JSON value written canonically (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()
+
+
+def deciding_settings(values: dict) -> dict:
+    """The settings that decide the output (all but ``NOT_DECIDING``)."""
+    return {k: v for k, v in values.items() if k not in NOT_DECIDING}
+
+
+def cfg_options_of(argv: List[str]) -> Dict[str, str]:
+    """``--cfg-options KEY=VALUE ...`` of a command line, as given (the words up to the next option)."""
+    found, taking = {}, False
+    for word in argv:
+        if word.startswith('--'):
+            taking = word == '--cfg-options'
+            if '=' in word and word.split('=', 1)[0] == '--cfg-options':  # --cfg-options=KEY=VALUE
+                key, _, value = word.split('=', 1)[1].partition('=')
+                found[key] = value
+            continue
+        if taking and '=' in word:
+            key, _, value = word.partition('=')
+            found[key] = value
+    return found
+
+
+def overridden(values: dict, config_file) -> Optional[Dict[str, Any]]:
+    """{setting: value} where the effective settings differ from the constants file's own (None:
+    the file cannot be read again)."""
+    if not config_file:
+        return None
+    try:
+        defaults = settings_dict(load_settings(config_file))
+    except Exception:  # the file changed or went since the run started: not the run's concern
+        return None
+    return {k: v for k, v in values.items() if defaults.get(k, object()) != v}
+
+
+def code_version(package_dir: Optional[Path] = None) -> dict:
+    """The code that ran: {version, path, commit, dirty, diff_sha256} (commit None without a git
+    checkout, or without git). ``dirty``: tracked files differ from the commit; ``diff_sha256``
+    tells two dirty trees apart."""
+    package_dir = Path(package_dir or Path(__file__).resolve().parents[1])
+    root = package_dir.parent
+    entry: Dict[str, Any] = dict(version=package_version(), path=str(root), commit=None, dirty=None)
+
+    def git(*args) -> Optional[str]:
+        try:
+            done = subprocess.run(['git', '-C', str(root), *args], capture_output=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.decode('utf-8', 'replace') if done.returncode == 0 else None
+
+    if not (root / '.git').exists():
+        return entry
+    commit = git('rev-parse', 'HEAD')
+    if not commit:
+        return entry
+    entry['commit'] = commit.strip()
+    entry['branch'] = (git('rev-parse', '--abbrev-ref', 'HEAD') or '').strip() or None
+    diff = git('diff', 'HEAD', '--no-ext-diff', '--binary')
+    entry['dirty'] = None if diff is None else bool(diff.strip())
+    if entry['dirty']:
+        entry['diff_sha256'] = hashlib.sha256(diff.encode()).hexdigest()
+    return entry
+
+
+def package_version() -> Optional[str]:
+    from importlib import metadata
+    try:
+        return metadata.version('signpose')
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def manifest_entry(path) -> dict:
+    """{path, size, mtime_ns, sha256} of the manifest (None where it cannot be read)."""
+    entry = dict(path=str(path), size=None, mtime_ns=None, sha256=None)
+    try:
+        stat = Path(path).stat()
+        entry.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=sha256_file(path))
+    except OSError:
+        pass
+    return entry
 
 
 def write_json_atomic(path, value, exclusive: bool = False) -> None:
@@ -241,29 +364,36 @@ def iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 
-def start_run(settings: Settings, decided: Optional[Decided] = None, config_file=None, argv: Optional[List[str]] = None,
+def start_run(effective, decided: Decided, config_file=None, argv: Optional[List[str]] = None,
               now: Optional[float] = None) -> RunRecord:
     """Write the record of a run starting now (see the module docstring) and return it.
 
-    ``settings`` as configured, ``decided`` what ``nets.devices.resolve`` decides for a worker on
-    this machine (None: decided now); ``config_file`` the constants module the settings came from.
+    ``effective``: the settings as they run, as a dict (``dataclasses.asdict`` of the Settings; a
+    dataclass is turned into one); ``decided`` what ``nets.devices.resolve`` decides for a worker
+    on this machine; ``config_file`` the constants module the settings came from.
     """
-    decided = decided or resolve(settings, warn=False)
+    values = settings_dict(effective)
+    argv = list(sys.argv if argv is None else argv)
     now = time.time() if now is None else now
-    npy_dir = settings.NPY_DIR
+    npy_dir = values['NPY_DIR']
     record = dict(
         version=RECORD_VERSION, run=None, complete=False,
         start=iso(now), start_unix=now, end=None,
-        host=socket.gethostname(), pid=os.getpid(), argv=list(sys.argv if argv is None else argv),
-        shard=dict(index=settings.SHARD_INDEX, count=settings.NUM_SHARDS),
-        settings=settings_dict(settings), decided=settings_dict(decided),
+        host=socket.gethostname(), pid=os.getpid(), argv=argv,
+        shard=dict(index=values.get('SHARD_INDEX'), count=values.get('NUM_SHARDS')),
+        settings=values, decided=settings_dict(decided),
+        settings_sha256=json_sha256(values), deciding_sha256=json_sha256(deciding_settings(values)),
+        cfg_options=cfg_options_of(argv), overridden=overridden(values, config_file),
+        code=code_version(),
         device=device_entry(decided.device, decided.precision, decided.backend),
         versions=versions(),
-        checkpoints={kind: checkpoint_entry(getattr(settings, f'{key}_MODEL_CHECKPOINT'), npy_dir)
+        checkpoints={kind: checkpoint_entry(values[f'{key}_MODEL_CHECKPOINT'], npy_dir,
+                                            link=values.get(f'{key}_MODEL_CHECKPOINT_LINK'))
                      for kind, key in (('detector', 'DET'), ('pose', 'POSE'))},
         configs=dict(settings=config_entry(config_file) if config_file else None,
-                     detector=config_entry(settings.DET_MODEL_CONFIG),
-                     pose=config_entry(settings.POSE_MODEL_CONFIG)),
+                     detector=config_entry(values['DET_MODEL_CONFIG']),
+                     pose=config_entry(values['POSE_MODEL_CONFIG'])),
+        manifest=manifest_entry(values['CSV_FILE']) if values.get('CSV_FILE') else None,
     )
     folder = runs_dir(npy_dir)
     for attempt in range(100):  # the same millisecond, host and pid: only by a second start in one process

@@ -1,101 +1,65 @@
-"""The run report: one self-contained HTML page (no server, nothing fetched) and a CSV of every
-segment's quality, from the ledgers and run records of NPY_DIR.
+"""The run report: one self-contained HTML page (nothing fetched) and a CSV of every manifest row,
+from the ledgers and run records of NPY_DIR.
 
     python scripts/3b_report.py [NPY_DIR] [--out report.html] [--show 8]
 
-The page: the runs' provenance, outcomes and skip reasons, frames/s, the distributions of the
-quality measures (engine/quality.py), what other BBOX_THR values would keep, and the best and
-worst segments, each with a thumbnail of a frame and its skeleton and its 85 points played in the
-page, linked to its overlay video where one exists (qa/visualize). It aggregates as it reads, so a
-YouTube-ASL ledger (610,193 segments) gives a page of a few hundred kB; the CSV holds every row.
+The page puts first what a curator acts on: red banners (several ways of making the folder,
+checkpoints that are not the official files, code that is not a clean commit, flagged segments,
+failed, lost and never processed rows, a manifest gone or changed, records that cannot be read),
+then every manifest row accounted for (qa/coverage.py), the red flags (qa/flags.py), the runs
+grouped by what decides their output (qa/provenance_groups.py), the outcomes and quality charts
+(qa/charts.py), and previews of the flagged, worst and best segments (qa/previews.py). The page
+is rendered from qa/templates/ (Jinja2); it aggregates as it reads, so a YouTube-ASL ledger
+(610,193 segments) gives a page under 1 MB; the CSV holds every row.
+
+Its functions take plain values (folders, the manifest, settings as a dict from the run records).
 """
-import base64
 import csv
-import html
 import json
 import math
 import os
-import sys
+import shlex
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
-import cv2
-import numpy as np
-
-from signpose.config import Settings, argument_parser, settings_from_args
-from signpose.contract.files import FORMATS
-from signpose.contract.outcomes import WRITTEN
-from signpose.data.locate import SegmentVideos
-from signpose.data.manifest import ManifestError
-from signpose.data.sampling import sample_frames
-from signpose.data.video import read_frames
+from signpose.contract.outcomes import FAILED, MULTIPLE_PERSONS, SKIPPED, WRITTEN
 from signpose.engine.quality import KEYS, quality_score
-from signpose.output.files import load_array
-from signpose.output.provenance import read_run_records
-from signpose.qa.visualize import Drawer
+from signpose.output.provenance import manifest_entry, read_run_records
+from signpose.qa import charts
+from signpose.qa.coverage import (BAD_ROW, GONE, NEVER, SHORT, STRAY, Coverage, account, action, needs_action,
+                                  read_ledgers)
+from signpose.qa.flags import CLIPPED_SHARE, LABELS, ORDER, SCAN_LIMIT, Flags, red_flags
+from signpose.qa.previews import PLAYER_FRAMES, Previews, Sources, bones, point_parts
+from signpose.qa.provenance_groups import Provenance, code_label, group_runs, official_of, segments_by_run
 
+TEMPLATES = Path(__file__).resolve().parent / 'templates'
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-HISTOGRAMS = {  # measure: (label, upper end of its range)
-    'person share': ('frames with a person / frames', 1.0), 'body': ('body confidence', 1.0),
-    'face': ('face confidence', 1.0), 'lhand': ('left hand confidence', 1.0), 'rhand': ('right hand confidence', 1.0),
-    'lhand_in': ('left hand present (share of person frames)', 1.0),
-    'rhand_in': ('right hand present (share of person frames)', 1.0),
-    'jitter_l': ('left wrist jitter (per frame, in shoulder widths)', 0.5),
-    'jitter_r': ('right wrist jitter (per frame, in shoulder widths)', 0.5),
+# measure: (label, upper end of its range, whether values above it are possible: an overflow bin)
+HISTOGRAMS = {
+    'person share': ('frames with a person / frames', 1.0, False), 'body': ('body confidence', 1.0, False),
+    'face': ('face confidence', 1.0, False), 'lhand': ('left hand confidence', 1.0, False),
+    'rhand': ('right hand confidence', 1.0, False),
+    'lhand_in': ('left hand present (share of person frames)', 1.0, False),
+    'rhand_in': ('right hand present (share of person frames)', 1.0, False),
+    'jitter_l': ('left wrist jitter (per frame, in shoulder widths)', 0.5, True),
+    'jitter_r': ('right wrist jitter (per frame, in shoulder widths)', 0.5, True),
+    'clipped': ('keypoints on the frame\'s edge (share of those shown)', 1.0, False),
 }
-BINS = 20
-THUMB_WIDTH = 160
-ANIMATION_FRAMES = 24  # frames of a segment played in the page (evenly spaced)
+SKIPPED_HISTOGRAMS = ('person share', 'top', 'second')
+SKIPPED_LABELS = {'top': ('highest person score', 1.0, False), 'second': ('highest second-person score', 1.0, False)}
+FIRST_NAMES = 8  # names per coverage group on the page
+FLAGGED_ROWS = 60  # flagged segments listed on the page (all in the CSV)
+RUN_ROWS = 400  # runs listed (collapsed); the most recent ones
+# the settings the report reads (from the run records, else from the caller's defaults)
+USED = ('CSV_FILE', 'VIDEO_DIR', 'VIDEO_BACKEND', 'REDUCE_FPS_TO', 'FRAME_SKIP', 'KPT_THR', 'COCO_WHOLEBODY_IDX',
+        'ADD_VISIBLE', 'BBOX_THR', 'OUTPUT_FORMATS')
 
 
 class ReportError(RuntimeError):
     """No report can be made (one line for the console)."""
-
-
-@dataclass
-class Gathered:
-    """What the ledgers say, aggregated as they are read."""
-    latest: Dict[str, dict] = field(default_factory=dict)  # sentence -> its latest record
-    lines: int = 0
-    cut: int = 0  # lines that are not JSON (cut by a crash)
-    files: List[str] = field(default_factory=list)
-
-
-def gather(npy_dir: Path) -> Gathered:
-    """The latest record of every sentence from all ledgers of ``npy_dir`` (all shards)."""
-    files = sorted(npy_dir.glob('ledger*.jsonl'))
-    if not files:
-        raise ReportError(f'no ledger in {npy_dir}: the report reads the ledger the stage writes there '
-                          f'(run scripts/3b_extract_mmpose.py with NPY_DIR={npy_dir} first)')
-    found = Gathered(files=[f.name for f in files])
-    stamps: Dict[str, float] = {}
-    for file in files:
-        with open(file, encoding='utf-8', errors='replace') as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                found.lines += 1
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    found.cut += 1
-                    continue
-                if not isinstance(record, dict) or 'sentence' not in record:
-                    continue  # a video's start / end
-                name, stamp = record['sentence'], record.get('time', 0.0)
-                if stamp >= stamps.get(name, -1.0):
-                    stamps[name] = stamp
-                    found.latest[name] = record
-    return found
-
-
-def kind_of(record: dict) -> str:
-    """'written', or 'skipped: <reason>' / 'failed: <reason>' without its details."""
-    if record.get('status') == WRITTEN:
-        return WRITTEN
-    return f"{record.get('status', '?')}: {str(record.get('reason', '')).split(':')[0]}"
 
 
 def person_share(quality: dict) -> Optional[float]:
@@ -103,283 +67,363 @@ def person_share(quality: dict) -> Optional[float]:
     return round(person / frames, 3) if frames and person is not None else None
 
 
-def histogram(values: List[float], top: float) -> List[int]:
-    counts = [0] * BINS
-    for v in values:
-        counts[min(BINS - 1, max(0, int(v / top * BINS)))] += 1
-    return counts
-
-
-def bbox_table(records: List[dict], run_thr: Optional[float]) -> List[tuple]:
-    """(threshold, segments skipped for several persons, of the segments that got that far) at each
-    threshold at or above the run's own: a segment is a multi-person skip at t when some frame's
-    second-highest person score is above t."""
+def bbox_table(records: Sequence[dict], run_thr: Optional[float]) -> List[tuple]:
+    """(threshold, segments skipped for several persons, kept, judged) at each threshold at or above
+    the run's own: a segment is a multi-person skip at t when some frame's second-highest person
+    score is above t."""
     seconds = [r['quality'].get('second') for r in records
-               if r.get('quality') and (r.get('status') == WRITTEN or kind_of(r).endswith('multiple persons detected'))]
+               if isinstance(r.get('quality'), dict) and (r.get('status') == WRITTEN or
+                                                          str(r.get('reason', '')).startswith(MULTIPLE_PERSONS))]
     judged = len(seconds)
     rows = []
-    for t in sorted({*THRESHOLDS, *([run_thr] if run_thr is not None else [])}):
-        if run_thr is not None and t < run_thr:
+    for t in sorted({*THRESHOLDS, *([run_thr] if isinstance(run_thr, (int, float)) else [])}):
+        if isinstance(run_thr, (int, float)) and t < run_thr:
             continue
         multi = sum(1 for s in seconds if s is not None and s > t)
         rows.append((t, multi, judged - multi, judged))
     return rows
 
 
-def thumbnail(rows: np.ndarray, settings: Settings, videos: SegmentVideos, sentence: str, drawer: Drawer) -> str:
-    """A data: URL of one frame of the segment (the middle one with a person) with its skeleton; on
-    a grey canvas when its video is not at hand."""
-    person = np.flatnonzero(np.any(rows != 0, axis=(1, 2)))
-    at = int(person[len(person) // 2]) if len(person) else 0
-    image = None
-    try:
-        segment = videos.segment(sentence)
-    except ManifestError:
-        segment = None
-    if segment is not None:
-        video = videos.video(segment.video_name)
-        if video.info is not None:
-            times = video.timeline.times if video.timeline is not None else None
-            indices = sample_frames(video.info.fps, segment.start, segment.end, settings.REDUCE_FPS_TO,
-                                    settings.FRAME_SKIP, times)
-            if at < len(indices):
-                for _, frame in read_frames(video.info, [indices[at]], video.timeline):
-                    image = frame
-    if image is None:
-        image = np.full((120, THUMB_WIDTH, 3), 60, np.uint8)
-    height = max(1, round(image.shape[0] * THUMB_WIDTH / image.shape[1]))
-    image = cv2.resize(image, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
-    drawer.draw(image, rows[at])
-    ok, png = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return 'data:image/jpeg;base64,' + base64.b64encode(png.tobytes()).decode() if ok else ''
+def command_line(argv: Sequence[str], manifest: Optional[str] = None) -> str:
+    """The run's command line (its record's argv), reading ``manifest`` (CSV_FILE) when given."""
+    argv = [str(a) for a in argv] or ['scripts/3b_extract_mmpose.py']
+    if manifest:
+        argv = [a for a in argv if not a.startswith('CSV_FILE=')]
+        if '--cfg-options' not in argv:
+            argv.append('--cfg-options')
+        argv.insert(argv.index('--cfg-options') + 1, f'CSV_FILE={manifest}')
+    prefix = 'python ' if argv[0].endswith('.py') else ''
+    return prefix + ' '.join(shlex.quote(a) for a in argv)
 
 
-def animation(rows: np.ndarray) -> list:
-    """The segment's x, y per keypoint in thousandths of the frame, evenly spaced frames (compact
-    for the page)."""
-    picks = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), ANIMATION_FRAMES)).round().astype(int))
-    return [np.round(np.clip(rows[i, :, :2], 0, 1) * 1000).astype(int).tolist() for i in picks]
+@dataclass
+class Context:
+    """What the report read, for the page, the CSV and the console."""
+    npy_dir: Path
+    settings: Dict[str, object]
+    runs: List[dict]
+    rerun: str
+    viewer: str
+    manifest: Optional[str]
+    ledgers: object = None
+    coverage: Optional[Coverage] = None
+    flags: Optional[Flags] = None
+    prov: Optional[Provenance] = None
+    notes: List[str] = field(default_factory=list)
 
 
-def segment_card(record: dict, settings: Settings, npy_dir: Path, videos: SegmentVideos, drawer: Drawer,
-                 out_dir: Path) -> dict:
-    name = record['sentence']
-    card = dict(name=name, video=record.get('video', ''), score=quality_score(record['quality']),
-                quality=record['quality'], thumb='', frames=[], overlay='')
-    path = npy_dir / f'{name}.npy'
-    try:
-        rows = np.nan_to_num(load_array(path).astype(np.float32))
-        card['thumb'] = thumbnail(rows, settings, videos, name, drawer)
-        card['frames'] = animation(rows)
-    except (ValueError, OSError) as err:
-        card['error'] = str(err)[:200]
-    overlay = npy_dir / 'viz' / f'{name}.mp4'
-    if overlay.is_file():
-        try:
-            card['overlay'] = str(overlay.relative_to(out_dir))
-        except ValueError:
-            card['overlay'] = overlay.as_uri()
+def effective_settings(runs: Sequence[dict], defaults: Optional[dict]) -> Dict[str, object]:
+    """The settings the report reads: the latest readable run record's (the run that wrote the
+    most recent segments is no better a guess: shards share them), else ``defaults``."""
+    found = dict(defaults or {})
+    for record in reversed(runs):
+        settings = record.get('settings') if 'error' not in record else None
+        if isinstance(settings, dict):
+            found.update({k: settings[k] for k in USED if k in settings})
+            break
+    return found
+
+
+def manifest_state(manifest: Optional[str], runs: Sequence[dict]) -> List[str]:
+    """Lines for the page when the manifest is gone or changed since the runs that used it."""
+    if not manifest:
+        return []
+    now = manifest_entry(manifest)
+    if now['sha256'] is None:
+        return [f'the manifest {manifest} is gone or cannot be read: rows are accounted for from the ledgers only']
+    recorded = [r.get('manifest') for r in runs if 'error' not in r and isinstance(r.get('manifest'), dict)
+                and r['manifest'].get('path') == str(manifest) and r['manifest'].get('sha256')]
+    if recorded and recorded[-1]['sha256'] != now['sha256']:
+        return [f'the manifest {manifest} changed since the last run that read it ({recorded[-1]["size"]:,} bytes then, '
+                f'{now["size"]:,} now): its rows are compared with the ledgers as they are now']
+    return []
+
+
+def gather(npy_dir: Path, manifest: Optional[str] = None, video_dir: Optional[str] = None,
+           defaults: Optional[dict] = None) -> Context:
+    """Read the ledgers, the run records and the manifest; flags and groups."""
+    ledgers = read_ledgers(npy_dir)
+    if not ledgers.files:
+        raise ReportError(f'no ledger in {npy_dir}: the report reads the ledger the stage writes there '
+                          f'(run scripts/3b_extract_mmpose.py with NPY_DIR={npy_dir} first)')
+    runs = list(read_run_records(npy_dir))
+    settings = effective_settings(runs, defaults)
+    if manifest:
+        settings['CSV_FILE'] = manifest
+    if video_dir:
+        settings['VIDEO_DIR'] = video_dir
+    latest_argv = next((r.get('argv') for r in reversed(runs) if 'error' not in r and r.get('argv')), None)
+    rerun = command_line(latest_argv or [], str(settings.get('CSV_FILE') or '') or None)
+    viewer = (f"python scripts/3b_visualize.py NAME --cfg-options NPY_DIR={shlex.quote(str(npy_dir))} "
+              f"CSV_FILE={shlex.quote(str(settings.get('CSV_FILE', '')))} VIDEO_DIR={shlex.quote(str(settings.get('VIDEO_DIR', '')))}")
+    context = Context(npy_dir, settings, runs, rerun, viewer, str(settings['CSV_FILE']) if settings.get('CSV_FILE') else None)
+    context.ledgers = ledgers
+    # by name in one listing of the folder (a stat per segment costs seconds at YouTube-ASL scale)
+    present = {entry.name for entry in os.scandir(npy_dir) if entry.is_file()}
+    context.coverage = account(context.manifest, ledgers, present)
+    context.notes = manifest_state(context.manifest, runs)
+    written = [r for r in ledgers.latest.values() if r.get('status') == WRITTEN]
+    context.flags = red_flags(written, npy_dir, present, float(settings.get('KPT_THR') or 0.3),
+                              len(settings.get('COCO_WHOLEBODY_IDX') or ()) or 85, bool(settings.get('ADD_VISIBLE', True)))
+    context.prov = group_runs(runs, segments_by_run(ledgers.latest))
+    return context
+
+
+def banners(c: Context) -> List[dict]:
+    """The red banners, most urgent first: each says what, how many, and where on the page."""
+    out = []
+    prov, cover, flags, ledgers = c.prov, c.coverage, c.flags, c.ledgers
+    if len(prov.groups) > 1:
+        small = sorted(prov.groups, key=lambda g: g.segments)[0]
+        out.append(dict(kind='groups', title=f'{len(prov.groups)} ways of making this folder:', href='provenance',
+                        text=f"the runs differ in {', '.join(prov.differing[:8])}{' ...' if len(prov.differing) > 8 else ''}; "
+                             f"the smallest group ({small.key}) wrote {small.segments:,} segment(s) in {len(small.runs)} run(s).",
+                        names=[]))
+    if prov.unofficial:
+        out.append(dict(kind='checkpoint', title='Checkpoint not the official file its link names:', href='provenance',
+                        text='the output was not made by the published weights.', names=prov.unofficial))
+    if prov.not_clean:
+        out.append(dict(kind='code', title='Code not a clean commit:', href='provenance',
+                        text='the runs cannot be reproduced from a commit.', names=prov.not_clean[:5]))
+    if flags.of:
+        counts = ', '.join(f'{LABELS[k]} {flags.count(k):,}' for k in ORDER if flags.count(k))
+        out.append(dict(kind='flags', title=f'{len(flags.of):,} segments flagged:', href='flags', text=counts + '.',
+                        names=sorted(flags.of)[:8]))
+    failed = {g: len(m) for g, m in cover.groups.items() if g.startswith(FAILED)}
+    if failed:
+        out.append(dict(kind='failed', title=f'{sum(failed.values()):,} segments failed:', href='coverage',
+                        text=', '.join(f'{g.split(": ", 1)[1]} {n:,}' for g, n in failed.items()) + '. A rerun tries them again.',
+                        names=[m.sentence for g in failed for m in cover.groups[g][:4]]))
+    crashed = {g: len(m) for g, m in cover.groups.items() if g.startswith(SKIPPED) and 'crashed' in g}
+    if crashed:
+        out.append(dict(kind='crashed', title=f'{sum(crashed.values()):,} segments skipped: their video crashed the stage twice',
+                        href='coverage', text='(RETRY_CRASHED=True tries them again).', names=[]))
+    for group, title, text in ((BAD_ROW, 'bad manifest rows:', 'not processed; fix them in the manifest.'),
+                               (NEVER, 'manifest rows never processed:', 'no ledger has an outcome for them.'),
+                               (GONE, 'written segments have lost their file:', 'a rerun writes them again.'),
+                               (STRAY, 'segments of the ledger are not in the manifest:', 'another manifest, or it changed.')):
+        if cover.count(group):
+            first = cover.groups[group][:6]
+            items = [f'line {m.line}: {m.detail}' if group == BAD_ROW else m.sentence for m in first]
+            out.append(dict(kind=''.join(ch if ch.isalnum() else '-' for ch in group).replace('--', '-'), title=f'{cover.count(group):,} {title}', href='coverage',
+                            text=text, names=items))
+    if cover.manifest_state:
+        out.append(dict(kind='manifest', title='Manifest not read:', href='coverage', text=cover.manifest_state, names=[]))
+    for line in c.notes:
+        out.append(dict(kind='manifest', title='Manifest:', href='coverage', text=line, names=[]))
+    if prov.unreadable:
+        out.append(dict(kind='records', title=f'{len(prov.unreadable)} run record(s) cannot be read:', href='provenance',
+                        text='their runs\' provenance is unknown.',
+                        names=[f"runs/{r['run']}.json ({r['error']})" for r in prov.unreadable[:6]]))
+    if ledgers.cut or ledgers.unreadable:
+        out.append(dict(kind='ledger', title=f'{ledgers.cut:,} ledger lines cannot be read'
+                                             f'{f" and {len(ledgers.unreadable)} ledger file(s)" if ledgers.unreadable else ""}:',
+                        href='', text='cut by a crash while writing, or damaged; left out.',
+                        names=ledgers.unreadable + ledgers.cut_at[:10]))
+    if prov.orphans:
+        out.append(dict(kind='orphans', title=f'{prov.orphans:,} segments\' ledger lines name no readable run record:',
+                        href='provenance', text='what made them is unknown (an older stage, or a record lost).', names=[]))
+    return out
+
+
+def coverage_table(c: Context) -> List[dict]:
+    rows = []
+    for group, members in c.coverage.groups.items():
+        first = [f'line {m.line}: {m.detail}' if group == BAD_ROW else m.sentence for m in members[:FIRST_NAMES]]
+        viewer = c.viewer.replace('NAME', shlex.quote(members[0].sentence)) if members and members[0].sentence else c.viewer
+        rows.append(dict(group=group, count=len(members), first=first, act=needs_action(group),
+                         command=action(group, c.rerun, viewer), anchor='group-' + ''.join(ch if ch.isalnum() else '-' for ch in group)))
+    return rows
+
+
+def provenance_view(c: Context) -> dict:
+    prov = c.prov
+    groups = []
+    for g in prov.groups:
+        first = min((str(r.get('start', '')) for r in g.runs), default='')
+        last = max((str(r.get('end') or 'not completed') for r in g.runs), default='')
+        checkpoints = []
+        for kind in ('detector', 'pose'):
+            entry = (g.runs[-1].get('checkpoints') or {}).get(kind) or {}
+            checkpoints.append(dict(file=entry.get('file'), sha=str(entry.get('sha256'))[:16] + '...',
+                                    official=official_of(g.runs[-1], kind), link=entry.get('link_sha256') or '',
+                                    differs=f'{kind} checkpoint' in prov.differing))
+        hosts = Counter(str(r.get('host')) for r in g.runs)
+        groups.append(dict(key=g.key, segments=g.segments, written=g.written, runs=len(g.runs), first=first, last=last,
+                           hosts=', '.join(h for h, _ in hosts.most_common(3)) + (f' (+{len(hosts) - 3})' if len(hosts) > 3 else ''),
+                           checkpoints=checkpoints, code=code_label(g.runs[-1].get('code'), where=True),
+                           code_differs='code' in prov.differing,
+                           overrides=', '.join(f'{o}' + (f' ({n} runs)' if n != len(g.runs) else '')
+                                               for o, n in g.overrides.most_common(12)) or 'none'))
+
+    def shown(value):
+        text = json.dumps(value) if not isinstance(value, str) else value
+        return text if len(text) <= 90 else text[:87] + '...'
+    differing = [dict(name=n, cells=[shown(g.facets.get(n)) for g in prov.groups]) for n in prov.differing]
+    names = [n for n in (prov.groups[0].facets if prov.groups else {}) if n[:1].isupper()]
+    names = list(dict.fromkeys(names + [n for g in prov.groups for n in g.facets if n[:1].isupper()]))
+    settings = [dict(name=n, cells=[shown(g.facets.get(n)) for g in prov.groups], differs=n in prov.differing) for n in names]
+    versions = ', '.join(f'{k} {v}' for k, v in ((prov.groups[0].runs[-1].get('versions') or {}).items() if prov.groups else []))
+    group_of = {run: g.key for run, g in prov.by_run.items()}
+    standing = segments_by_run(c.ledgers.latest)
+    runs = []
+    readable = [r for r in c.runs if 'error' not in r]
+    for r in readable[-RUN_ROWS:][::-1]:
+        device = r.get('device') or {}
+        shard = r.get('shard') or {}
+        runs.append(dict(run=r.get('run'), group=group_of.get(str(r.get('run')), '?'), start=r.get('start', ''),
+                         end=r.get('end') or 'not completed', host=r.get('host', ''),
+                         device=f"{device.get('name', '')} ({device.get('device', '')}, {device.get('precision', '')}, {device.get('backend', '')})",
+                         shard=f"{(shard.get('index') or 0) + 1} of {shard.get('count') or 1}",
+                         fps=r.get('frames_per_second', ''), segments=f"{sum(standing.get(str(r.get('run')), Counter()).values()):,}"))
+    note = 'overrides included: the values as the runs had them' + (', differences highlighted' if prov.differing else '')
+    return dict(groups=groups, differing=differing, settings=settings, versions=versions, runs=runs,
+                runs_total=len(readable), runs_cut=len(readable) > RUN_ROWS, settings_note=note)
+
+
+def histograms(records: Sequence[dict], measures: Sequence[str], colour: str) -> List[dict]:
+    out = []
+    for key in measures:
+        label, top, overflow = HISTOGRAMS.get(key) or SKIPPED_LABELS[key]
+        values = []
+        for r in records:
+            q = r['quality']
+            v = person_share(q) if key == 'person share' else q.get(key)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                values.append(float(v))
+        if values:
+            out.append(dict(title=label, n=len(values), svg=charts.histogram(values, top, overflow=overflow, xlabel=label,
+                                                                              colour=colour)))
+    return out
+
+
+def rank(c: Context, show: int) -> Dict[str, List[dict]]:
+    """Flagged (worst flag first), worst and best of the rest: no segment twice."""
+    latest, flags = c.ledgers.latest, c.flags
+    gone = {m.sentence for m in c.coverage.groups.get(GONE, [])}
+    flagged = sorted(flags.of, key=lambda n: (min(ORDER.index(k) for k, _ in flags.of[n]), n))
+    ranked = sorted((r for r in latest.values() if r.get('status') == WRITTEN and r['sentence'] not in gone
+                     and r['sentence'] not in flags.of and isinstance(r.get('quality'), dict)
+                     and quality_score(r['quality']) is not None),
+                    key=lambda r: (-quality_score(r['quality']), r['sentence']))
+    best_n = min(show, (len(ranked) + 1) // 2)
+    best = ranked[:best_n]
+    rest = ranked[best_n:]
+    worst = rest[::-1][:show]
+    return dict(flagged=[latest[n] for n in flagged if n not in gone][:show], worst=worst, best=best)
+
+
+def card_view(record: dict, previews: Previews, flags: Flags, viewer: str) -> dict:
+    card = previews.card(record)
+    q = record.get('quality') if isinstance(record.get('quality'), dict) else {}
+    card.update(score=quality_score(q) if q else None, person=f"{q.get('person')}/{q.get('frames')}",
+                hands=f"{q.get('lhand_in')} / {q.get('rhand_in')}", jitter=f"{q.get('jitter_l')} / {q.get('jitter_r')}",
+                flags=[(LABELS[k], d) for k, d in flags.of.get(record['sentence'], [])],
+                canvas_h=round(240 / (card['aspect'] or 16 / 9)) + 16,
+                viewer=viewer.replace('NAME', shlex.quote(record['sentence'])))
     return card
 
 
-def svg_bars(counts: List[int], labels: List[str], width: int = 360, height: int = 110) -> str:
-    """Inline SVG bar chart (no script, no library)."""
-    top = max(counts) or 1
-    bar = width / max(1, len(counts))
-    parts = [f'<svg width="{width}" height="{height + 16}" role="img">']
-    for i, (count, label) in enumerate(zip(counts, labels)):
-        h = count / top * height
-        parts.append(f'<rect x="{i * bar + 1:.1f}" y="{height - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
-                     f'fill="#3b7dd8"><title>{html.escape(label)}: {count}</title></rect>')
-    parts.append(f'<text x="0" y="{height + 13}" font-size="10">{html.escape(labels[0].split("-")[0])}</text>')
-    parts.append(f'<text x="{width}" y="{height + 13}" font-size="10" text-anchor="end">'
-                 f'{html.escape(labels[-1].split("-")[-1])}</text></svg>')
-    return ''.join(parts)
-
-
-def hbars(items: List[tuple], width: int = 420) -> str:
-    """Inline SVG horizontal bars: (label, count) pairs."""
-    top = max((c for _, c in items), default=1) or 1
-    rows = [f'<svg width="{width + 260}" height="{20 * len(items) + 4}" role="img">']
-    for i, (label, count) in enumerate(items):
-        w = count / top * width
-        rows.append(f'<text x="0" y="{20 * i + 14}" font-size="12">{html.escape(label)}</text>'
-                    f'<rect x="250" y="{20 * i + 3}" width="{w:.1f}" height="14" fill="#3b7dd8"></rect>'
-                    f'<text x="{256 + w:.1f}" y="{20 * i + 14}" font-size="12">{count:,}</text>')
-    rows.append('</svg>')
-    return ''.join(rows)
-
-
-def write_csv(path: Path, latest: Dict[str, dict]) -> None:
-    columns = ['sentence', 'video', 'status', 'reason', 'frames', 'run', 'score'] + [k for k in KEYS if k != 'frames']
+def write_csv(path: Path, c: Context) -> None:
+    """One row per manifest row (its group), and per ledger segment the manifest does not name."""
+    columns = ['group', 'line', 'sentence', 'video', 'status', 'reason', 'flags', 'run', 'score'] + \
+              [k for k in KEYS if k != 'frames'] + ['frames']
+    latest, flags = c.ledgers.latest, c.flags.of
     with open(path, 'w', newline='', encoding='utf-8') as f:
         out = csv.writer(f)
         out.writerow(columns)
-        for name, r in latest.items():
-            q = r.get('quality') or {}
-            out.writerow([name, r.get('video', ''), r.get('status', ''), r.get('reason', ''), r.get('frames', 0),
-                          r.get('run', ''), quality_score(q) if q else ''] +
+        for m in c.coverage.members():
+            r = latest.get(m.sentence) if m.sentence else None
+            q = (r or {}).get('quality') if isinstance((r or {}).get('quality'), dict) else {}
+            out.writerow([m.group, m.line or '', m.sentence, m.video, (r or {}).get('status', ''),
+                          (r or {}).get('reason', m.detail if m.group == BAD_ROW else ''),
+                          ';'.join(k for k, _ in flags.get(m.sentence, [])), (r or {}).get('run', ''),
+                          quality_score(q) if q else ''] +
                          [json.dumps(q[k]) if isinstance(q.get(k), list) else ('' if q.get(k) is None else q[k])
-                          for k in KEYS if k != 'frames'])
+                          for k in KEYS if k != 'frames'] + [(r or {}).get('frames', '')])
 
 
-def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) -> dict:
-    """Write the page and the CSV; returns a summary (for the console and the tests)."""
-    found = gather(npy_dir)
-    runs = list(read_run_records(npy_dir))
-    records = list(found.latest.values())
-    kinds = Counter(kind_of(r) for r in records)
-    with_quality = [r for r in records if isinstance(r.get('quality'), dict)]
+def render(**context) -> str:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(['html', 'j2']),
+                      undefined=StrictUndefined, trim_blocks=False)
+    css = (TEMPLATES / 'report.css').read_text(encoding='utf-8')
+    js = (TEMPLATES / 'report.js').read_text(encoding='utf-8')
+    return env.get_template('report.html.j2').render(css=css, js=js, **context)
+
+
+def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = None, video_dir: Optional[str] = None,
+                 defaults: Optional[dict] = None) -> dict:
+    """Write the page and the CSV; returns a summary (for the console and the tests).
+
+    ``manifest`` / ``video_dir``: where the rows and the videos are (default: the run records'
+    CSV_FILE and VIDEO_DIR); ``defaults``: settings (a dict) for what no run record says.
+    """
+    npy_dir = Path(npy_dir)
+    out = Path(out) if out else npy_dir / 'report.html'
+    c = gather(npy_dir, manifest, video_dir, defaults)
+    s = c.settings
+    records = list(c.ledgers.latest.values())
     written = [r for r in records if r.get('status') == WRITTEN]
-    # by name in one listing of the folder reported on (the ledger's paths may be those of a folder
-    # since moved; a stat per segment costs seconds at YouTube-ASL scale)
-    present = {entry.name for entry in os.scandir(npy_dir) if entry.is_file()}
-    missing = [r['sentence'] for r in written
-               if not any(f"{r['sentence']}.{fmt}" in present for fmt in FORMATS)]
-    gone = set(missing)
-    values: Dict[str, List[float]] = {key: [] for key in HISTOGRAMS}
-    for r in with_quality:
-        q = r['quality']
-        for key in HISTOGRAMS:
-            v = person_share(q) if key == 'person share' else q.get(key)
-            if isinstance(v, (int, float)) and math.isfinite(v):
-                values[key].append(float(v))
-    ranked = sorted((r for r in with_quality if r.get('status') == WRITTEN and quality_score(r['quality']) is not None
-                     and r['sentence'] not in gone), key=lambda r: quality_score(r['quality']))
-    worst, best = ranked[:show], ranked[::-1][:show]
-    out_dir = out.parent
-    videos, drawer = SegmentVideos(settings), Drawer(settings)
-    cards = {'best': [segment_card(r, settings, npy_dir, videos, drawer, out_dir) for r in best],
-             'worst': [segment_card(r, settings, npy_dir, videos, drawer, out_dir) for r in worst]}
-    run_thr = next((r.get('settings', {}).get('BBOX_THR') for r in reversed(runs) if 'settings' in r), None)
-    frames = sum(int(r.get('frames') or 0) for r in written)
-    page = render(npy_dir, found, runs, kinds, values, bbox_table(records, run_thr), cards, missing, frames,
-                  len(records) - len(with_quality))
-    out.write_text(page, encoding='utf-8')
-    csv_path = out.with_name(out.stem + '_quality.csv')
-    write_csv(csv_path, found.latest)
-    return dict(segments=len(records), written=len(written), missing=len(missing), cut=found.cut,
-                without_quality=len(records) - len(with_quality), html=out, csv=csv_path)
-
-
-def render(npy_dir, found, runs, kinds, values, table, cards, missing, frames, without_quality) -> str:
-    e = html.escape
+    with_quality = [r for r in records if isinstance(r.get('quality'), dict)]
     notes = []
-    if found.cut:
-        notes.append(f'{found.cut:,} ledger lines are cut (a crash while writing) and were left out.')
-    if without_quality:
-        notes.append(f'{without_quality:,} segments have no quality record: skipped before any frame, or '
-                     f'written by a version of the stage before quality was recorded.')
-    if missing:
-        notes.append(f'{len(missing):,} written segments have lost their file: '
-                     + ', '.join(e(m) for m in missing[:50]) + (' ...' if len(missing) > 50 else ''))
-    runs_rows = ''.join(
-        f'<tr><td>{e(str(r.get("run")))}</td><td>{e(str(r.get("start", "")))}</td><td>{e(str(r.get("end") or "not completed"))}</td>'
-        f'<td>{e(str(r.get("host", "")))}</td><td>{e(str((r.get("device") or {}).get("name", "")))} '
-        f'({e(str((r.get("device") or {}).get("device", "")))}, {e(str((r.get("device") or {}).get("precision", "")))}, '
-        f'{e(str((r.get("device") or {}).get("backend", "")))})</td>'
-        f'<td>{e(str(r.get("frames_per_second", "")))}</td><td>{e(str((r.get("counts") or {}).get("processed", "")))}</td></tr>'
-        for r in runs if 'error' not in r)
-    last = next((r for r in reversed(runs) if 'error' not in r), None)
-    provenance = ''
-    if last is not None:
-        ckpts = ''.join(f'<tr><td>{e(k)}</td><td>{e(str(v.get("file")))}</td><td><code>{e(str(v.get("sha256")))}</code></td></tr>'
-                        for k, v in (last.get('checkpoints') or {}).items())
-        cfgs = ''.join(f'<tr><td>{e(k)}</td><td>{e(str((v or {}).get("path")))}</td><td><code>{e(str((v or {}).get("sha256")))}</code></td></tr>'
-                       for k, v in (last.get('configs') or {}).items())
-        vers = ', '.join(f'{e(k)} {e(str(v))}' for k, v in (last.get('versions') or {}).items())
-        provenance = (f'<h3>Latest run: {e(str(last.get("run")))}</h3><table>{ckpts}{cfgs}</table>'
-                      f'<p class="small">{vers}</p>')
-    hist = ''.join(
-        f'<div class="chart"><b>{e(label)}</b> ({len(values[key]):,} segments)<br>'
-        + (svg_bars(histogram(values[key], top), [f'{top * i / BINS:.2f}-{top * (i + 1) / BINS:.2f}' for i in range(BINS)])
-           if values[key] else '<i>no values</i>') + '</div>'
-        for key, (label, top) in HISTOGRAMS.items())
-    table_rows = ''.join(f'<tr><td>{t:.2f}</td><td>{m:,}</td><td>{k:,}</td><td>{n:,}</td></tr>' for t, m, k, n in table)
-    segment_rows = ''
-    for group, items in cards.items():
-        for card in items:
-            q = card['quality']
-            link = f' <a href="{e(card["overlay"])}">overlay video</a>' if card['overlay'] else ''
-            segment_rows += (
-                f'<tr class="segment-row {group}" data-sentence="{e(card["name"])}"><td>{e(group)}</td>'
-                f'<td>{e(card["name"])}<br><span class="small">{e(card["video"])}</span>{link}</td>'
-                f'<td>{card["score"]}</td><td>{q.get("person")}/{q.get("frames")}</td>'
-                f'<td>{q.get("lhand_in")} / {q.get("rhand_in")}</td><td>{q.get("jitter_l")} / {q.get("jitter_r")}</td>'
-                f'<td>{"<img src=" + chr(34) + card["thumb"] + chr(34) + ">" if card["thumb"] else e(card.get("error", ""))}</td>'
-                f'<td><canvas class="anim" width="120" height="120" data-frame="0" '
-                f'data-points="{e(json.dumps(card["frames"], separators=(",", ":")))}"></canvas></td></tr>')
-    outcome_items = sorted(kinds.items(), key=lambda kv: -kv[1])
-    return f'''<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Stage 3b report: {e(str(npy_dir))}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; }} table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 6px; font-size: 13px; vertical-align: top; }}
-.chart {{ display: inline-block; margin: 0 1.5em 1em 0; font-size: 12px; }} .small {{ font-size: 11px; color: #666; }}
-.note {{ background: #fff4d6; padding: 4px 8px; margin: 4px 0; }} canvas.anim {{ background: #111; }}
-</style></head><body>
-<h1>Stage 3b report</h1>
-<p>{e(str(npy_dir))}: {len(found.latest):,} segments in {len(found.files)} ledger file(s), {frames:,} frames written.
-Measures are heuristics from the model's own confidences, not ground truth (docs/qa.md).</p>
-{''.join(f'<p class="note">{n}</p>' for n in notes)}
-<h2>Runs</h2><table><tr><th>run</th><th>start</th><th>end</th><th>host</th><th>device</th><th>frames/s</th><th>segments</th></tr>{runs_rows}</table>
-{provenance}
-<h2>Outcomes</h2>{hbars(outcome_items)}
-<h2>Quality</h2>{hist}
-<h2>BBOX_THR</h2><p>Segments skipped for several persons at each threshold, from the highest second-person
-score recorded per segment. Scores below the run's own BBOX_THR were never reported by the detector: lower
-thresholds cannot be judged from this run.</p>
-<table><tr><th>BBOX_THR</th><th>skipped (several persons)</th><th>kept</th><th>judged</th></tr>{table_rows}</table>
-<h2>Best and worst segments</h2><p>Score: share of frames with a person x mean share of frames with each hand present.</p>
-<table id="segments"><tr><th></th><th>segment</th><th>score</th><th>person frames</th><th>hands present (l / r)</th>
-<th>wrist jitter (l / r)</th><th>a frame</th><th>85 points</th></tr>{segment_rows}</table>
-<script>
-(function () {{
-  var canvases = Array.prototype.slice.call(document.querySelectorAll('canvas.anim'));
-  var data = canvases.map(function (c) {{ return JSON.parse(c.getAttribute('data-points') || '[]'); }});
-  var tick = 0;
-  function draw() {{
-    canvases.forEach(function (c, i) {{
-      var frames = data[i];
-      if (!frames.length) return;
-      var f = tick % frames.length, ctx = c.getContext('2d');
-      ctx.fillStyle = '#111'; ctx.fillRect(0, 0, c.width, c.height);
-      frames[f].forEach(function (p, k) {{
-        if (p[0] === 0 && p[1] === 0) return;
-        ctx.fillStyle = k < 6 ? '#ffc800' : (k < 43 ? '#eeeeee' : (k < 64 ? '#3cdc3c' : '#286eff'));
-        ctx.fillRect(p[0] / 1000 * c.width - 1, p[1] / 1000 * c.height - 1, 2, 2);
-      }});
-      c.setAttribute('data-frame', String(f));
-      c.setAttribute('data-ticks', String(tick));
-    }});
-    tick += 1;
-  }}
-  draw();
-  setInterval(draw, 100);
-}})();
-</script>
-</body></html>
-'''
+    unmeasured = sum(1 for r in written if not isinstance(r.get('quality'), dict))
+    if unmeasured:
+        notes.append(f'{unmeasured:,} written segments have no quality record (written by a version of the stage before '
+                     f'quality was recorded): they are not ranked.')
+    if c.flags.unscanned:
+        notes.append(f'{c.flags.unscanned:,} written segments were not checked for frozen, identical or clipped poses: '
+                     f'their ledger lines predate those measures and more than {SCAN_LIMIT:,} files are too many to read here.')
+    if c.prov.incomplete:
+        notes.append(f'{len(c.prov.incomplete)} run(s) never completed (killed, or still running): '
+                     + ', '.join(c.prov.incomplete[:5]) + (' ...' if len(c.prov.incomplete) > 5 else ''))
+    picks = rank(c, show)
+    previews = Previews(Sources(npy_dir, c.manifest, str(s.get('VIDEO_DIR') or '') or None, str(s.get('VIDEO_BACKEND') or 'auto'),
+                                s.get('REDUCE_FPS_TO'), int(s.get('FRAME_SKIP') or 1), float(s.get('KPT_THR') or 0.3),
+                                tuple(s.get('COCO_WHOLEBODY_IDX') or ())), out.parent,
+                        c.coverage.segments if not c.coverage.manifest_state else None)
+    sections = [dict(id='flagged-segments', kind='flagged', title=f'Flagged (the first {len(picks["flagged"])} of {len(c.flags.of):,})',
+                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['flagged']]),
+                dict(id='worst', kind='worst', title='Worst (lowest score, not flagged)',
+                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['worst']]),
+                dict(id='best', kind='best', title='Best (highest score, not flagged)',
+                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['best']])]
+    flagged_rows = [dict(name=n, video=str(c.ledgers.latest[n].get('video', '')),
+                         flags=[(LABELS[k], d) for k, d in c.flags.of[n]],
+                         command=c.viewer.replace('NAME', shlex.quote(n)))
+                    for n in sorted(c.flags.of, key=lambda n: (min(ORDER.index(k) for k, _ in c.flags.of[n]), n))[:FLAGGED_ROWS]]
+    scan_note = (f'{c.flags.scanned:,} files were read to check them.' if c.flags.scanned else
+                 'The measures are those the stage recorded in the ledger.')
+    cover_rows = coverage_table(c)
+    outcome_items = [(g['group'], g['count'], charts.RED if g['act'] else None) for g in cover_rows]
+    csv_path = out.with_name(out.stem + '_segments.csv')
+    frames = sum(int(r.get('frames') or 0) for r in written)
+    written_q = [r for r in with_quality if r.get('status') == WRITTEN]
+    skipped_q = [r for r in with_quality if r.get('status') == SKIPPED]
+    idx = tuple(s.get('COCO_WHOLEBODY_IDX') or ())
+    outcomes = Counter(str(r.get('status')) + ('' if r.get('status') == WRITTEN else f": {str(r.get('reason', '')).split(':')[0]}")
+                       for r in records).most_common()
+    page = render(
+        npy_dir=str(npy_dir), generated=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+        totals=dict(segments=len(records), ledgers=len(c.ledgers.files), lines=c.ledgers.lines, written=len(written),
+                    frames=frames),
+        banners=banners(c), notes=notes,
+        coverage=dict(manifest=c.coverage.manifest, rows=c.coverage.rows, table=cover_rows),
+        coverage_chart=charts.hbars(outcome_items, anchor=[g['anchor'] for g in cover_rows]),
+        csv_name=csv_path.name,
+        flagged=dict(total=len(c.flags.of), rows=flagged_rows, clipped_share=f'{CLIPPED_SHARE:.0%}', scan_note=scan_note),
+        prov=provenance_view(c),
+        outcome_chart=charts.hbars([(k, n, charts.RED if k.startswith(FAILED) else None) for k, n in outcomes]),
+        hist_written=histograms(written_q, list(HISTOGRAMS), charts.BAR),
+        hist_skipped=histograms(skipped_q, SKIPPED_HISTOGRAMS, charts.GREY),
+        bbox=bbox_table(records, s.get('BBOX_THR')), bbox_thr=s.get('BBOX_THR'),
+        sections=sections, player_frames=PLAYER_FRAMES,
+        skeleton=json.dumps(dict(points=len(idx), bones=bones(idx), parts=point_parts(idx)), separators=(',', ':')),
+    )
+    out.write_text(page, encoding='utf-8')
+    write_csv(csv_path, c)
+    return dict(segments=len(records), written=len(written), missing=c.coverage.count(GONE), cut=c.ledgers.cut,
+                without_quality=len(records) - len(with_quality), flagged=len(c.flags.of), groups=len(c.prov.groups),
+                html=out, csv=csv_path, banners=[b['kind'] for b in banners(c)],
+                coverage={g: len(m) for g, m in c.coverage.groups.items()}, truncated=c.coverage.count(SHORT))
 
-
-def main(argv=None) -> int:
-    parser = argument_parser('The run report: one HTML page and a CSV of every segment\'s quality.')
-    parser.add_argument('npy_dir', nargs='?', help='the output folder (default: NPY_DIR)')
-    parser.add_argument('--out', help='the HTML file (default: NPY_DIR/report.html)')
-    parser.add_argument('--show', type=int, default=8, help='best and worst segments shown (default 8)')
-    args = parser.parse_args(argv)
-    settings = settings_from_args(args)
-    npy_dir = Path(args.npy_dir or settings.NPY_DIR)
-    if not npy_dir.is_dir():
-        print(f'ERROR: {npy_dir} is not a folder: name the output folder of a run (NPY_DIR)', file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else npy_dir / 'report.html'
-    try:
-        summary = build_report(settings.replace(NPY_DIR=str(npy_dir)), npy_dir, out, args.show)
-    except ReportError as err:
-        print(f'ERROR: {err}', file=sys.stderr)
-        return 2
-    print(f'{summary["segments"]:,} segments ({summary["written"]:,} written, {summary["missing"]} files gone, '
-          f'{summary["cut"]} cut lines, {summary["without_quality"]:,} without quality) -> {summary["html"]} '
-          f'({summary["html"].stat().st_size / 1024:.0f} kB), {summary["csv"]}')
-    return 0

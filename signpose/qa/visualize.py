@@ -2,7 +2,9 @@
 
 The frames are those the stage sampled (same manifest row, same sampler), so row i of the
 .npy is drawn on the i-th sampled frame. Writes into NPY_DIR/viz (or --out):
-    {SENTENCE}.mp4          every sampled frame with its landmarks
+    {SENTENCE}.mp4          every sampled frame with its landmarks, its frame number and time, in
+                            H.264 (yuv420p, even size: browsers play it; VP9 .webm when the
+                            FFmpeg at hand has no libx264)
     {SENTENCE}_sheet.png    a contact sheet of evenly spaced frames, labelled with frame and time
     {SENTENCE}_wrist_z.png  root-relative depth of both wrists over time
 
@@ -23,7 +25,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from signpose.config import Options, argument_parser, settings_from_args
+from signpose.config import Options
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
@@ -59,6 +61,58 @@ SKELETON = ([(5, 6), (5, 7), (6, 8), (5, 11), (6, 12), (11, 12),  # shoulders, u
 
 class VizError(RuntimeError):
     """What the visualiser needs is missing (one line for the console)."""
+
+
+# (encoder, container suffix): H.264 first (every browser), VP9 when libx264 is missing
+ENCODERS = (('libx264', '.mp4'), ('libvpx-vp9', '.webm'))
+
+
+class OverlayWriter:
+    """Frames (BGR) into a video a browser plays: H.264 in MP4 (yuv420p, even width and height,
+    the index at the front: +faststart), or VP9 in WebM; at ``fps`` (any rate: a rational time base)."""
+
+    def __init__(self, stem: Path, width: int, height: int, fps: float):
+        import fractions
+
+        import av
+        self.width, self.height = width + width % 2, height + height % 2
+        rate = fractions.Fraction(fps).limit_denominator(1001)
+        last = None
+        for codec, suffix in ENCODERS:
+            try:
+                av.codec.Codec(codec, 'w')
+            except Exception as err:  # this FFmpeg has no such encoder
+                last = err
+                continue
+            self.path = stem.with_suffix(suffix)
+            options = {'movflags': '+faststart'} if suffix == '.mp4' else {}
+            self.container = av.open(str(self.path), 'w', options=options)
+            self.stream = self.container.add_stream(codec, rate=rate)
+            self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, 'yuv420p'
+            if codec == 'libx264':
+                self.stream.options = {'crf': '23', 'preset': 'veryfast'}
+            elif codec == 'libvpx-vp9':
+                self.stream.options = {'crf': '32', 'b': '0', 'deadline': 'realtime', 'cpu-used': '8'}
+            self.codec = codec
+            self.frames = 0
+            return
+        raise VizError(f'no H.264 or VP9 encoder in this PyAV ({last})')
+
+    def write(self, image: np.ndarray) -> None:
+        import av
+        if image.shape[0] != self.height or image.shape[1] != self.width:
+            image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
+                                       cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='bgr24')
+        frame.pts = self.frames
+        self.frames += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
 
 
 class Drawer:
@@ -243,14 +297,17 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
     indices = indices[:len(rows)]
     out = Path(out_dir) if out_dir else Path(options.output.folder) / 'viz'
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f'{sentence}.mp4', out / f'{sentence}_sheet.png', out / f'{sentence}_wrist_z.png']
-
     # the sampled rate, so the clip plays at the speed of the video
     fps = options.sampling.fps or info.fps / max(1, options.sampling.frame_skip)
-    writer = cv2.VideoWriter(str(paths[0]), cv2.VideoWriter_fourcc(*'mp4v'), min(fps, info.fps),
-                             (info.width, info.height))
-    if not writer.isOpened():
-        raise VizError(f'OpenCV cannot write {paths[0]}')
+    try:
+        writer = OverlayWriter(out / sentence, info.width, info.height, min(fps, info.fps))
+    except (OSError, ValueError) as err:
+        raise VizError(f'cannot write the overlay video in {out}: {err}') from None
+    paths = [writer.path, out / f'{sentence}_sheet.png', out / f'{sentence}_wrist_z.png']
+    for stale in ENCODERS:  # an overlay of the other kind, from an earlier run, would be shown instead
+        other = (out / sentence).with_suffix(stale[1])
+        if other != writer.path and other.exists():
+            other.unlink()
     on_sheet = set(np.linspace(0, len(indices) - 1, max(1, min(sheet_frames, len(indices)))).round().astype(int))
     drawer, tiles, written = Drawer(options), [], 0
     try:
@@ -279,11 +336,13 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
                 draw_with_comparison(drawer, tile, rows[i], None if processed is None else processed[i])
                 label(tile, f'frame {index}  {time_of(index):.2f} s  (row {i})')
                 tiles.append(tile)
-            writer.write(draw_with_comparison(drawer, draw_persons(frame, *boxes_of(i)), rows[i],
-                                              None if processed is None else processed[i]))
+            drawn = draw_with_comparison(drawer, draw_persons(frame, *boxes_of(i)), rows[i],
+                                         None if processed is None else processed[i])
+            label(drawn, f'frame {index}  {time_of(index):.2f} s  (row {i} of {len(rows)})')
+            writer.write(drawn)
             written += 1
     finally:
-        writer.release()
+        writer.close()
     if written < len(indices):
         print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
     if not tiles:
@@ -296,35 +355,3 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
     wrist_plot(paths[2], rows[:len(times)], times, options, sentence)
     return paths
 
-
-def sentence_first(argv: List[str]) -> List[str]:
-    """--cfg-options takes every word after it; a word there without '=' is the SENTENCE_NAME."""
-    words, moved, in_options = [], [], False
-    for word in argv:
-        if word.startswith('-'):
-            in_options = word == '--cfg-options'
-        elif in_options and '=' not in word:
-            moved.append(word)
-            continue
-        words.append(word)
-    return moved + words
-
-
-def main(argv=None) -> int:
-    parser = argument_parser('Draw the saved landmarks of one segment over its video frames.')
-    parser.add_argument('sentence', metavar='SENTENCE_NAME',
-                        help='the segment; its file is NPY_DIR/SENTENCE_NAME.npy')
-    parser.add_argument('--out', default=None, metavar='DIR', help='output folder (default: NPY_DIR/viz)')
-    parser.add_argument('--frames', type=int, default=8, metavar='N',
-                        help='frames on the contact sheet (default 8)')
-    parser.add_argument('--compare', default=None, metavar='DIR',
-                        help='also draw the processed copy DIR/SENTENCE_NAME.npy (scripts/3b_smooth.py), in cyan')
-    args = parser.parse_args(sentence_first(sys.argv[1:] if argv is None else argv))
-    try:
-        paths = visualize(Options.of(settings_from_args(args)), args.sentence, args.out, max(1, args.frames), args.compare)
-    except VizError as err:
-        print(f'ERROR: {err}', file=sys.stderr)
-        return 2
-    for path in paths:
-        print(path)
-    return 0

@@ -1,4 +1,5 @@
 """The stage: settings -> checks -> manifest -> tasks -> executor -> outcomes -> summary."""
+import dataclasses
 import gc
 import sys
 import time
@@ -103,7 +104,7 @@ def run(settings: Settings, config_file=None) -> int:
         print(f'ERROR: {err}', file=sys.stderr)
         return EXIT_FIX
     try:  # the run's record (output/provenance.py), before any work; completed at the end
-        record = start_run(settings, decided, config_file)
+        record = start_run(dataclasses.asdict(settings), decided, config_file)
     except OSError as err:  # a full folder: the ledger's first write stops the run with its one line
         print(f'WARNING: the run record cannot be written in {options.output.folder}/runs ({err.strerror or err})',
               file=sys.stderr, flush=True)
