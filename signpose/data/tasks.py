@@ -77,6 +77,7 @@ def duration_skip(seg: Segment, sampling: Sampling) -> Optional[Tuple[str, str]]
 
 def fps_skip(info: VideoInfo, sampling: Sampling) -> Optional[Tuple[str, str]]:
     """(reason, detail) when the video's frame rate is outside ACCEPT_VIDEO_FPS_WITHIN, else None."""
+    low, high = sampling.accept_fps
     if not low <= info.fps <= high:
         return FPS_OUT_OF_RANGE, f'{info.fps:.2f} fps not in [{low}, {high}]'
     return None
