@@ -1,5 +1,5 @@
 """NOT the engine: the design's per-frame loop, kept only as the reference that the engine is
-tested (tests/test_engine.py: equal outputs) and benchmarked (benchmarks/stage.py: the speed-up)
+tested (tests/test_engine.py: equal outputs) and benchmarked (scripts/benchmarks/stage.py: the speed-up)
 against. Per segment, per frame: mmdet's ``inference_detector``, then mmpose's
 ``inference_topdown`` on the single person; the same bookkeeping and writer as the stage."""
 from typing import Iterator, List, Optional, Sequence
