@@ -67,7 +67,7 @@ def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, sce
     scores = np.sort(everything.scores[everything.labels == category])[::-1]
     for thr in (float(scores[8]), float(scores[3])):
         s = load_settings().replace(BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32')
-        expected = PerFrameModels(LoadedModels(detector, None, 'cpu'), s).detect(frames)
+        expected = PerFrameModels(LoadedModels(detector, None, 'cpu'), Options.of(s)).detect(frames)
         found = BatchedDetector(detector, 'cpu', s.DET_CAT_ID, s.BBOX_THR, s.PRECISION).detect(frames)
         assert len(expected[0]) > 1  # the case that matters: several boxes
         for e, g in zip(expected, found):

@@ -281,7 +281,7 @@ def main(argv=None) -> int:
                         help='frames on the contact sheet (default 8)')
     args = parser.parse_args(sentence_first(sys.argv[1:] if argv is None else argv))
     try:
-        paths = visualize(settings_from_args(args), args.sentence, args.out, max(1, args.frames))
+        paths = visualize(Options.of(settings_from_args(args)), args.sentence, args.out, max(1, args.frames))
     except VizError as err:
         print(f'ERROR: {err}', file=sys.stderr)
         return 2
