@@ -194,17 +194,27 @@ def seeded_models(folder, device: str = 'cpu'):
 
 def networks_for(models, settings, speedups: bool = True):
     """(the stage's networks of loaded models, what ``devices.resolve`` decides for the settings)."""
+    from signpose.config import Options
     from signpose.nets.devices import resolve
     from signpose.nets.inference import build_networks
-    decided = resolve(settings, models.device)
-    return build_networks(models, settings, decided, speedups), decided
+    options = Options.of(settings)
+    decided = resolve(options.compute, models.device)
+    return build_networks(models, options.models, decided, options.compute.runtime_cache, speedups), decided
+
+
+def extractor_for(models, settings, speedups: bool = True):
+    """An Extractor around the stage's networks of loaded models (as a worker has them)."""
+    from signpose.api import Extractor
+    from signpose.config import Options
+    networks, decided = networks_for(models, settings, speedups)
+    return Extractor.around(networks, Options.of(settings), decided)
 
 
 def run_engine(task, models, settings, stats=None) -> list:
     """The outcomes of the stage's engine and writer on one video task, as a worker runs them."""
     from signpose.run.work import process_video
-    networks, decided = networks_for(models, settings)
-    return list(process_video(task, networks, settings, decided, stats))
+    extractor = extractor_for(models, settings)
+    return list(process_video(task, extractor, extractor.options.output, stats))
 
 
 def kill_when_written(args, folder, pattern: str) -> None:

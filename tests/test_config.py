@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import ROOT, SCRIPT
 
-from signpose.config import DEFAULT_CONFIG, Settings, SettingsError, load_settings, value_problems
+from signpose.config import DEFAULT_CONFIG, Options, Settings, SettingsError, load_settings, value_problems
 from signpose.nets.devices import BATCH_SIZES, resolve
 
 
@@ -51,13 +51,13 @@ def test_the_script_lists_every_bad_setting_and_exits_2(tmp_path):
 
 def test_one_place_decides_device_threads_and_batch_sizes():
     s = load_settings().replace(DEVICE='cpu', MAX_WORKERS=1, CPU_THREADS=3)
-    run = resolve(s)
+    run = resolve(Options.of(s).compute)
     assert (run.device, run.cpu_threads, run.host_threads) == ('cpu', 3, False)
     assert (run.det_batch_size, run.pose_batch_size) == BATCH_SIZES['cpu']
     assert None not in vars(run).values()  # what a worker runs with is final
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.device = 'cuda:0'
-    assert resolve(s.replace(POSE_BATCH_SIZE=7, HOST_THREADS=True)).pose_batch_size == 7
+    assert resolve(Options.of(s.replace(POSE_BATCH_SIZE=7, HOST_THREADS=True)).compute).pose_batch_size == 7
 
 
 def test_multi_person_is_one_of_its_modes():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import RTMDET_M, networks_for, run_engine, seeded_models, write_video
 
-from signpose.config import Settings, load_settings
+from signpose.config import Options, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
@@ -37,6 +37,7 @@ def test_engine_output_equals_the_per_frame_loop(models, tmp_path, host_threads)
     # HOST_THREADS: the pipelines in the decode and crop threads, as on a GPU
     engine = _settings(tmp_path / 'engine', DET_BATCH_SIZE=3, POSE_BATCH_SIZE=4, DECODE_QUEUE=5,
                        HOST_THREADS=host_threads)
+    reference = Options.of(reference)
     expected = list(process_video_per_frame(task, PerFrameModels(models, reference), reference))
     got = run_engine(task, models, engine)
     assert sorted((o.sentence, o.status, o.frames) for o in got) == \
@@ -66,7 +67,7 @@ def test_raised_score_threshold_keeps_exactly_the_persons_above_it(tmp_path, sce
     scores = np.sort(everything.scores[everything.labels == category])[::-1]
     for thr in (float(scores[8]), float(scores[3])):
         s = load_settings().replace(BBOX_THR=thr, DET_CAT_ID=category, PRECISION='fp32')
-        expected = PerFrameModels(LoadedModels(detector, None, 'cpu'), s).detect(frames)
+        expected = PerFrameModels(LoadedModels(detector, None, 'cpu'), Options.of(s)).detect(frames)
         found = BatchedDetector(detector, 'cpu', s.DET_CAT_ID, s.BBOX_THR, s.PRECISION).detect(frames)
         assert len(expected[0]) > 1  # the case that matters: several boxes
         for e, g in zip(expected, found):

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import GOOD, npy_files, options, run_stage
-from test_stage_units import FakeInference, _indexed_video, settings
+from test_stage_units import FakeInference, _indexed_video, process_video, settings
 
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
-from signpose.nets.devices import resolve
-from signpose.run.work import outcomes_until_stop, process_video
+from signpose.run.work import outcomes_until_stop
 from signpose.contract.outcomes import Outcome
 from signpose.output.ledger import Ledger, append_on_fresh_line, read_ledgers
 from signpose.output.storage import OutputError, output_error
@@ -83,7 +82,7 @@ def test_engine_stops_at_a_full_disk_keeping_what_it_wrote(tmp_path):
         # each segment takes 6 or 7 pages of 4 KiB: room for one, not two
         segments = [Segment('idx', name, start, start + 0.8) for name, start in (('a', 0.0), ('b', 1.0), ('c', 2.0))]
         leave_free(npy, 40 * 1024)
-        outcomes, stop = outcomes_until_stop(process_video(VideoTask('idx', info, segments), FakeInference(lambda i: 1), s, resolve(s, warn=False)))
+        outcomes, stop = outcomes_until_stop(process_video(VideoTask('idx', info, segments), FakeInference(lambda i: 1), s))
         assert isinstance(stop, OutputError) and stop.out_of_space and stop.folder == str(npy)
         assert [o.sentence for o in outcomes] == ['a'] and outcomes[0].status == 'written'
         assert np.load(npy / 'a.npy').shape[0] == outcomes[0].frames

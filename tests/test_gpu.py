@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, RTMDET_M, RTMW3D_L, networks_for, run_engine, seeded_models, write_video
+from conftest import FIXTURES, RTMDET_M, RTMW3D_L, extractor_for, networks_for, run_engine, seeded_models, write_video
 
-from signpose.config import Settings, load_settings
+from signpose.config import Options, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
@@ -96,7 +96,7 @@ def models(tmp_path_factory):
 
 def _settings(npy, **overrides):
     """The stage's settings for the device: its batch sizes (16 frames, 64 crops on CUDA)."""
-    decided = resolve(load_settings(), DEVICE)
+    decided = resolve(Options.of(load_settings()).compute, DEVICE)
     values = dict(vars(load_settings()), NPY_DIR=str(npy), BBOX_THR=0.0, DEVICE=DEVICE, CPU_THREADS=decided.cpu_threads,
                   DET_BATCH_SIZE=decided.det_batch_size, POSE_BATCH_SIZE=decided.pose_batch_size,
                   HOST_THREADS=decided.host_threads)
@@ -130,7 +130,7 @@ def engine_fp32(models, video_task, tmp_path_factory):
 
 
 def test_engine_equals_the_per_frame_loop(models, video_task, engine_fp32, tmp_path):
-    reference = _settings(tmp_path / 'loop')
+    reference = Options.of(_settings(tmp_path / 'loop'))
     list(process_video_per_frame(video_task, PerFrameModels(models, reference), reference))
     expected = _arrays(tmp_path / 'loop')
     assert set(expected) == set(engine_fp32) == {'a', 'b'}
@@ -179,14 +179,14 @@ def test_nms_runs_on_the_device_and_keeps_the_same_persons(models, tmp_path, sce
 @cuda_only
 def test_gpu_memory_is_flat_over_two_videos(models, tmp_path):
     settings = _settings(tmp_path)
-    networks, decided = networks_for(models, settings)
+    extractor = extractor_for(models, settings)
     peaks, after = [], []
     for i in range(2):
         video = write_video(tmp_path / f'm{i}.mp4', 100, 30.0, size=(320, 240), seed=20 + i)
         task = VideoTask(f'm{i}', probe(video), [Segment(f'm{i}', f'm{i}', 0.0, 3.3)])
         torch.cuda.synchronize(DEVICE)
         torch.cuda.reset_peak_memory_stats(DEVICE)
-        assert [o.status for o in process_video(task, networks, settings, decided)] == ['written']
+        assert [o.status for o in process_video(task, extractor, extractor.options.output)] == ['written']
         torch.cuda.synchronize(DEVICE)
         peaks.append(torch.cuda.max_memory_allocated(DEVICE))
         after.append(torch.cuda.memory_allocated(DEVICE))

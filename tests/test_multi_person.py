@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from conftest import GOOD, options, run_stage, write_video
 
-from signpose.config import Settings, load_settings
+from signpose.api import Extractor
+from signpose.config import Options, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
 from signpose.nets.detector import Detections
 from signpose.nets.devices import Decided
 from signpose.nets.inference import Networks
-from signpose.run.work import process_video
+from signpose.run import work
 
 from signpose.engine.signer import AMBIGUOUS, MIN_TRACK_FRAMES, TOO_SHORT, box_areas
 from signpose.output.ledger import read_ledgers
@@ -164,6 +165,12 @@ class _Part:
 
 def decided(det=2, pose=3):
     return Decided('cpu', 1, det, pose, False, 'fp32', 'pytorch')
+
+
+def process_video(task, networks, settings, decided):
+    """The stage's engine and writer around scripted networks."""
+    options = Options.of(settings)
+    return work.process_video(task, Extractor.around(networks, options, decided), options.output)
 
 
 @pytest.mark.parametrize('mode', ['skip', 'largest', 'signer'])

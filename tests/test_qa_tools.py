@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, write_video
 
-from signpose.config import load_settings
+from signpose.config import Options, load_settings
 from signpose.data.sampling import sample_frames
 from signpose.contract.outcomes import FAILED, SKIPPED, WRITTEN, Outcome
 from signpose.output.ledger import Ledger, ledger_path
@@ -124,7 +124,7 @@ def cfg(settings):
 
 # ------------------------------------------------------------------ validator
 def test_good_files_pass_and_are_summarised(good_run):
-    status, checks, report = validate_mod.validate(good_run)
+    status, checks, report = validate_mod.validate(Options.of(good_run))
     assert status == 0, report
     by_name = {c.sentence: c for c in checks}
     assert all(c.ok for c in checks)
@@ -137,13 +137,13 @@ def test_good_files_pass_and_are_summarised(good_run):
 
 
 def test_frame_count_without_the_video_is_estimated(good_run):
-    _, checks, _ = validate_mod.validate(good_run)
+    _, checks, _ = validate_mod.validate(Options.of(good_run))
     assert next(c for c in checks if c.sentence == 'no_video').ok
 
 
 @pytest.mark.parametrize('name, kind', sorted(BAD.items()))
 def test_each_kind_of_bad_file_fails_with_a_reason(bad_run, name, kind):
-    status, checks, report = validate_mod.validate(bad_run)
+    status, checks, report = validate_mod.validate(Options.of(bad_run))
     assert status == 1
     check = next(c for c in checks if c.sentence == name)
     assert kind in [k for k, _ in check.failures], check.failures
@@ -152,7 +152,7 @@ def test_each_kind_of_bad_file_fails_with_a_reason(bad_run, name, kind):
 
 
 def test_the_bad_run_keeps_its_good_files_and_warns_about_strays(bad_run):
-    _, checks, report = validate_mod.validate(bad_run)
+    _, checks, report = validate_mod.validate(Options.of(bad_run))
     by_name = {c.sentence: c for c in checks}
     assert {n for n, c in by_name.items() if not c.ok} == set(BAD)
     assert by_name['stray'].ok and by_name['stray'].warnings[0][0] == 'not in manifest'
@@ -162,7 +162,7 @@ def test_the_bad_run_keeps_its_good_files_and_warns_about_strays(bad_run):
 
 def test_three_channel_output_is_checked_against_add_visible_false(tmp_path):
     settings = make_run(tmp_path, add_visible=False)
-    status, checks, report = validate_mod.validate(settings)
+    status, checks, report = validate_mod.validate(Options.of(settings))
     failing = {c.sentence for c in checks if not c.ok}
     assert status == 1 and failing == set(BAD) - {'bad_visibility'}  # its 7.0 is a z value: allowed
     assert 'mean visibility (frames with a person)' not in report and 'no visibility channel' in report
@@ -197,7 +197,7 @@ def test_visualize_cli_writes_video_sheet_and_wrist_plot(good_run, tmp_path):
 
 
 def test_visualize_defaults_to_npy_dir_viz_and_draws_the_landmarks(good_run):
-    paths = visualize_mod.visualize(good_run, 'good_b')
+    paths = visualize_mod.visualize(Options.of(good_run), 'good_b')
     assert all(p.parent.name == 'viz' and p.parent.parent.name == 'npy' and p.is_file() for p in paths)
     cap = cv2.VideoCapture(str(paths[0]))
     ok, frame = cap.read()
@@ -210,7 +210,7 @@ def test_visualize_defaults_to_npy_dir_viz_and_draws_the_landmarks(good_run):
 
 
 def test_hidden_keypoints_are_not_drawn(good_run):
-    drawer = visualize_mod.Drawer(load_settings(overrides=dict(KPT_THR=0.95)))
+    drawer = visualize_mod.Drawer(Options.of(load_settings(overrides=dict(KPT_THR=0.95))))
     image = np.zeros((120, 160, 3), np.uint8)
     drawer.draw(image, figure_rows(1)[0])  # every visibility is below 0.95
     assert not image.any()
@@ -250,7 +250,7 @@ def test_visualize_draws_the_persons_file_of_a_multi_person_segment(tmp_path):
     write_persons_atomic(path, record)
     assert read_persons(path) == json.loads(json.dumps(record)) and not list(path.parent.glob('.*'))
     out = tmp_path / 'viz'
-    paths = visualize_mod.visualize(settings, 'good_b', out, sheet_frames=4)
+    paths = visualize_mod.visualize(Options.of(settings), 'good_b', out, sheet_frames=4)
     sheet = cv2.imread(str(paths[1]))
     kept = (sheet == visualize_mod.KEPT_PERSON).all(-1)
     other = (np.abs(sheet.astype(int) - visualize_mod.OTHER_PERSON).sum(-1) == 0)
@@ -263,4 +263,4 @@ def test_visualize_draws_the_persons_file_of_a_multi_person_segment(tmp_path):
     assert ok and magenta[:, 85:].sum() > 50 and magenta[:, :70].sum() == 0
     # a segment without a persons file is drawn as before; a broken one is a warning, not a stop
     path.write_text('{')
-    assert visualize_mod.visualize(settings, 'good_b', out, sheet_frames=4)
+    assert visualize_mod.visualize(Options.of(settings), 'good_b', out, sheet_frames=4)

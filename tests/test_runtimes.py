@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, RTMDET_M, RTMW3D_L, RTMW3D_X, npy_files, options, run_stage
 
-from signpose.config import Settings, load_settings
+from signpose.config import Options, Settings, load_settings
 from signpose.speed import runtimes
 from signpose.nets.loading import load_detector, load_pose_model
 from tests.support.seeded_weights import make_seeded_checkpoint
@@ -35,6 +35,10 @@ def _runtime(backend, cache):
 def _settings(backend, cache, **overrides):
     values = dict(vars(load_settings()), BACKEND=backend, RUNTIME_CACHE=str(cache), DEVICE='cpu', CPU_THREADS=2)
     return Settings(**dict(values, **overrides))
+
+
+def _compute(backend, cache, **overrides):
+    return Options.of(_settings(backend, cache, **overrides)).compute
 
 
 # ---------------------------------------------------------------- golden cases (tests/fixtures)
@@ -238,16 +242,16 @@ def test_cache_key_follows_the_weights_in_memory_and_the_input_shape(nano):
 # ---------------------------------------------------------------- start-up checks
 
 def test_backend_problems_are_one_line_naming_the_fix(monkeypatch):
-    assert runtimes.backend_problem(_settings('pytorch', '.')) is None
-    assert 'BACKEND must be' in runtimes.backend_problem(_settings('tensorrt', '.'))
-    assert 'fp32 only' in runtimes.backend_problem(_settings('onnxruntime', '.', PRECISION='bf16'))
+    assert runtimes.backend_problem(_compute('pytorch', '.')) is None
+    assert 'BACKEND must be' in runtimes.backend_problem(_compute('tensorrt', '.'))
+    assert 'fp32 only' in runtimes.backend_problem(_compute('onnxruntime', '.', PRECISION='bf16'))
     pytest.importorskip('onnxruntime')
-    assert runtimes.backend_problem(_settings('onnxruntime', '.')) is None
+    assert runtimes.backend_problem(_compute('onnxruntime', '.')) is None
     # a list of CUDA devices is checked by its first one, as the stage uses it
     monkeypatch.setattr(runtimes.torch.cuda, 'is_available', lambda: True)
     for device in ('cuda:1', ['cuda:0', 'cuda:1']):
-        assert 'runs on the CPU' in runtimes.backend_problem(_settings('onnxruntime', '.', DEVICE=device))
-    assert runtimes.backend_problem(_settings('onnxruntime', '.', DEVICE=['cpu'])) is None
+        assert 'runs on the CPU' in runtimes.backend_problem(_compute('onnxruntime', '.', DEVICE=device))
+    assert runtimes.backend_problem(_compute('onnxruntime', '.', DEVICE=['cpu'])) is None
 
 
 def test_missing_runtime_package_stops_the_stage_with_exit_2(data, tmp_path):
@@ -255,7 +259,7 @@ def test_missing_runtime_package_stops_the_stage_with_exit_2(data, tmp_path):
     (tmp_path / 'shadow' / 'openvino').mkdir(parents=True)
     (tmp_path / 'shadow' / 'openvino' / '__init__.py').write_text(
         "raise ModuleNotFoundError(\"No module named 'openvino'\")\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / 'shadow'))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / 'shadow'), os.environ.get('PYTHONPATH')])))
     result = run_stage(options(data, tmp_path / 'npy', BACKEND='openvino', RUNTIME_CACHE=tmp_path / 'cache'), env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import GOOD, ROOT, SCRIPT, npy_files, options, run_stage
 
-from signpose.config import load_settings
+from signpose.config import Options, load_settings
 from signpose.output.ledger import read_ledgers
 
 
@@ -56,16 +56,16 @@ def test_gpu_actors_reserve_their_share_of_the_cores():
              dict(Alive=True, Resources=dict(CPU=16.0)), dict(Alive=False, Resources=dict(CPU=8.0, GPU=8.0))]
     resources = dict(CPU=176.0, GPU=16.0)
     settings = load_settings().replace(DEVICE='cuda:0', MAX_WORKERS=2, CPU_THREADS=None)
-    count, options, actor = actor_plan(resources, nodes, settings)
+    count, options, actor = actor_plan(resources, nodes, Options.of(settings))
     assert count == 32 and options == dict(num_gpus=0.5, num_cpus=4)  # the 64-core node decides
-    assert actor.CPU_THREADS == 4 and actor.DEVICE == 'cuda:0' and settings.CPU_THREADS is None
-    count, options, actor = actor_plan(resources, nodes, settings.replace(DEVICE=('cuda:0', 'cuda:1'),
-                                                                          MAX_WORKERS=1, CPU_THREADS=3))
-    assert count == 16 and options == dict(num_gpus=1.0, num_cpus=3) and actor.CPU_THREADS == 3
+    assert actor.compute.cpu_threads == 4 and actor.compute.device == 'cuda:0' and settings.CPU_THREADS is None
+    count, options, actor = actor_plan(resources, nodes, Options.of(settings.replace(DEVICE=('cuda:0', 'cuda:1'),
+                                                                                     MAX_WORKERS=1, CPU_THREADS=3)))
+    assert count == 16 and options == dict(num_gpus=1.0, num_cpus=3) and actor.compute.cpu_threads == 3
     # without GPUs (or DEVICE on the CPU) actors take CPU_THREADS cores each
-    count, options, actor = actor_plan(dict(CPU=8.0), nodes[2:3], settings.replace(DEVICE='cpu', MAX_WORKERS=1,
-                                                                                   CPU_THREADS=2))
-    assert count == 4 and options == dict(num_cpus=2) and actor.CPU_THREADS == 2
+    count, options, actor = actor_plan(dict(CPU=8.0), nodes[2:3], Options.of(settings.replace(DEVICE='cpu', MAX_WORKERS=1,
+                                                                                              CPU_THREADS=2)))
+    assert count == 4 and options == dict(num_cpus=2) and actor.compute.cpu_threads == 2
 
 
 @pytest.fixture(scope='module')

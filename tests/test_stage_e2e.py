@@ -101,11 +101,19 @@ def test_no_person_and_three_channels(data):
 
 
 def test_missing_checkpoint_is_one_clear_line_and_exit_2(data, tmp_path):
-    result = run_stage(options(data, tmp_path / 'npy', POSE_MODEL_CHECKPOINT=tmp_path / 'absent.pth'))
+    """A missing checkpoint is downloaded from its link on first use; one that cannot be fetched
+    is one line naming the file and the link."""
+    import socket
+    with socket.socket() as closed:  # a port nothing listens on: the download cannot start
+        closed.bind(('127.0.0.1', 0))
+        url = f'http://127.0.0.1:{closed.getsockname()[1]}/absent-00000000.pth'
+    result = run_stage(options(data, tmp_path / 'npy', POSE_MODEL_CHECKPOINT=tmp_path / 'absent.pth',
+                               POSE_MODEL_CHECKPOINT_LINK=url))
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
     assert len(errors) == 1
-    assert str(tmp_path / 'absent.pth') in errors[0] and 'scripts/download_models.py' in errors[0]
+    assert str(tmp_path / 'absent.pth') in errors[0] and url in errors[0]
+    assert not (tmp_path / 'absent.pth').exists()
 
 
 def test_wrong_checkpoint_is_refused_not_run_with_random_weights(data, tmp_path):

@@ -5,17 +5,18 @@ import numpy as np
 import pytest
 from conftest import write_video
 
-from signpose.config import Settings, load_settings
+from signpose.api import Extractor
+from signpose.config import Options, Settings, load_settings
 from signpose.data.manifest import ManifestError, Segment, read_manifest
 from signpose.data.sampling import sample_frames, segment_frames
 from signpose.data.shards import assign_shards, select_shard
 from signpose.data.tasks import FPS_OUT_OF_RANGE, OUTPUT_EXISTS, TOO_LONG, TOO_SHORT, VIDEO_MISSING, VIDEO_UNREADABLE, \
     VideoTask, plan_tasks
 from signpose.data.video import probe
-from tests.support.per_frame_reference import process_video_per_frame
+from tests.support import per_frame_reference
 from signpose.contract.outcomes import MULTIPLE_PERSONS, NO_PERSON, Outcome
 from signpose.contract.rows import empty_row, pose_row
-from signpose.nets.detector import Persons
+from signpose.nets.detector import Detections
 from signpose.nets.devices import resolve
 from signpose.output.files import save_npy_atomic
 from signpose.output.ledger import Ledger, read_ledgers
@@ -114,7 +115,9 @@ def test_plan_tasks_skips_with_reasons(tmp_path):
                 Segment('gone', 'missing', 0, 1), Segment('broken', 'bad', 0, 1), Segment('v10', 'slow', 0, 1),
                 Segment('v30', 'b', 0.5, 1), Segment('v30', 'a', 0.0, 0.5), Segment('v30', 'final', 0, 1)]
     ledger = {'final': Outcome('final', 'v30', 'skipped', MULTIPLE_PERSONS)}
-    tasks, skipped, counts = plan_tasks(s, segments, ledger)
+    o = Options.of(s)
+    tasks, skipped, counts = plan_tasks(segments, o.video_dir, o.sampling, o.output, o.engine.persons.multi_person,
+                                        ledger)
     assert [t.video_name for t in tasks] == ['v30']
     assert [seg.sentence_name for seg in tasks[0].segments] == ['a', 'b']  # start order
     assert tasks[0].info.fps == pytest.approx(30.0) and tasks[0].info.width == 160
@@ -155,7 +158,14 @@ def test_keypoint_index_order_is_the_design():
 # ------------------------------------------------------------------ frame logic (fake models)
 def process_video(task, networks, s):
     """The stage's engine and writer, with what ``devices.resolve`` decides for ``s``."""
-    return work.process_video(task, networks, s, resolve(s, warn=False))
+    options = Options.of(s)
+    extractor = Extractor.around(networks, options, resolve(options.compute, warn=False))
+    return work.process_video(task, extractor, options.output)
+
+
+def process_video_per_frame(task, models, s):
+    """The design's per-frame loop (the reference), with the options of ``s``."""
+    return per_frame_reference.process_video_per_frame(task, models, Options.of(s))
 
 
 class FakeInference:
@@ -177,7 +187,7 @@ class FakeInference:
     def detect(self, frames):
         self.det_calls.append(len(frames))
         counts = [self.persons_at(self.index_of(f)) for f in frames]
-        return [Persons(np.tile([10, 10, 50, 50], (n, 1)).astype(np.float32), np.full(n, 0.9, np.float32))
+        return [Detections(np.tile([10, 10, 50, 50], (n, 1)).astype(np.float32), np.full(n, 0.9, np.float32))
                 for n in counts]
 
     def estimate(self, frames, boxes):

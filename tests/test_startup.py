@@ -5,6 +5,7 @@ import pytest
 from conftest import write_video
 from test_stage_units import settings
 
+from signpose.config import Options
 from signpose.data.manifest import Segment, read_manifest
 from signpose.data.tasks import FPS_OUT_OF_RANGE, VIDEO_MISSING, VIDEO_UNREADABLE, plan_tasks
 from signpose.data.video import VIDEO_EXTENSIONS, VideoFinder, find_video
@@ -49,8 +50,10 @@ def test_parallel_probing_plans_exactly_what_sequential_probing_plans(tmp_path):
     (videos / 'empty.mp4').write_bytes(b'')
     names = [f'v{i}' for i in range(6)] + ['slow', 'broken', 'empty', 'gone']
     segments = [Segment(name, f'{name}_{j}', j * 0.2, j * 0.2 + 0.3) for name in names for j in range(2)]
-    sequential = plan_tasks(s, segments, probe_threads=1)
-    parallel = plan_tasks(s, segments, probe_threads=8)
+    o = Options.of(s)
+    plan = (segments, o.video_dir, o.sampling, o.output, o.engine.persons.multi_person)
+    sequential = plan_tasks(*plan, probe_threads=1)
+    parallel = plan_tasks(*plan, probe_threads=8)
     assert parallel == sequential
     tasks, skipped, counts = parallel
     assert [t.video_name for t in tasks] == [f'v{i}' for i in range(6)]

@@ -14,7 +14,8 @@ from typing import List
 
 import torch
 
-from signpose.config import Settings
+from signpose.api import Extractor
+from signpose.config import Options, Settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe
@@ -96,15 +97,17 @@ def _replay_worker(job: dict) -> dict:
                           load_pose_model(job['pose_cfg'], job['pose_ckpt']), 'cpu')
     recorded = torch.load(job['outputs'], weights_only=True)
     replay_networks(models, recorded['detector'], recorded['pose'])
-    settings = Settings(**dict(job['settings'], HOST_THREADS=True))  # as on a GPU
-    Path(settings.NPY_DIR).mkdir(parents=True, exist_ok=True)
-    decided = resolve(settings, 'cpu')
-    networks = build_networks(models, settings, decided, speedups=False)
+    options = Options.of(Settings(**dict(job['settings'], HOST_THREADS=True)))  # as on a GPU
+    Path(options.output.folder).mkdir(parents=True, exist_ok=True)
+    decided = resolve(options.compute, 'cpu')
+    # the models changed in memory (replayed): the engine around networks built here
+    extractor = Extractor.around(build_networks(models, options.models, decided, options.compute.runtime_cache,
+                                                speedups=False), options, decided)
     info = probe(job['video'])
     task = VideoTask('host', info, [Segment('host', 'segment', 0.0, job['seconds'])])
     job['ready'].wait()
     start = time.time()
-    outcomes = list(process_video(task, networks, settings, decided))
+    outcomes = list(process_video(task, extractor, options.output))
     end = time.time()
     arrays = [np.load(o.path) for o in outcomes if o.path]
     return dict(frames=sum(o.frames for o in outcomes), start=start, end=end, arrays=arrays)

@@ -10,6 +10,7 @@ write), peak memory, and the largest difference between the two outputs. Uses th
 named in configs/extract_mmpose.py when present, else seeded weights (and says so).
 """
 import argparse
+import dataclasses
 import os
 import tempfile
 import threading
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from signpose.config import DEFAULT_CONFIG, Settings, load_settings
+from signpose.api import Extractor
+from signpose.config import DEFAULT_CONFIG, Options, Output, Settings, load_settings
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask
 from signpose.data.video import probe, read_frames
@@ -28,7 +30,7 @@ from scripts.benchmarks.replay import NetworkRecorder, host_side_rate, replay_ne
 from tests.support.seeded_weights import make_seeded_checkpoint
 from signpose.common.timing import timed
 from signpose.nets.devices import BATCH_SIZES, pick_device, resolve
-from signpose.nets.detector import Persons
+from signpose.nets.detector import Detections
 from signpose.nets.inference import Networks, build_networks
 from signpose.nets.loading import LoadedModels, load_detector, load_pose_model, quiet_library_warnings
 from signpose.install.mmcv_lite import is_lite
@@ -102,13 +104,24 @@ class TimedPerFrame:
         return self._timed('pose', self.inner.estimate, frames, boxes)
 
 
-def engine_mode(models, settings: Settings, decided, speedups: bool = True):
-    """(the engine's networks, a mode's run: (task, settings, stats) -> outcomes) with the calls timed."""
-    networks = build_networks(models, settings, decided, speedups, log=print)
-    device = models.device
+def networks_of(models, options: Options, decided, speedups: bool = True) -> Networks:
+    """The stage's networks of the benchmark's models, loaded once and changed in memory (the
+    calibrated clutter, the forward-pass timers): built here, an Extractor goes around them."""
+    return build_networks(models, options.models, decided, options.compute.runtime_cache, speedups, log=print)
+
+
+def timed_extractor(networks: Networks, options: Options, decided, device) -> Extractor:
+    """An Extractor around ``networks`` with their calls timed into FORWARD_STATS."""
     timed_networks = Networks(TimedNetwork(networks.detector, FORWARD_STATS, 'detect', device),
                               TimedNetwork(networks.estimator, FORWARD_STATS, 'pose', device))
-    return networks, lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
+    return Extractor.around(timed_networks, options, decided)
+
+
+def engine_mode(models, options: Options, decided, speedups: bool = True):
+    """(the engine's networks, a mode's run: (task, output, stats) -> outcomes) with the calls timed."""
+    networks = networks_of(models, options, decided, speedups)
+    extractor = timed_extractor(networks, options, decided, models.device)
+    return networks, lambda task, output, stats: process_video(task, extractor, output, stats)
 
 
 class SeveralPersons:
@@ -131,23 +144,23 @@ class SeveralPersons:
                 step = (shifted[:, 2] - shifted[:, 0]) * k
                 shifted[:, [0, 2]] = np.clip(shifted[:, [0, 2]] + step[:, None], 0, self.width)
                 boxes.append(shifted)
-            found.append(Persons(np.concatenate(boxes), np.tile(persons.scores, self.n)))
+            found.append(Detections(np.concatenate(boxes), np.tile(persons.scores, self.n)))
         return found
 
 
-def several_persons_mode(models, settings: Settings, decided, n: int, width: int):
-    """A mode's run of the engine with ``settings``' MULTI_PERSON and ``n`` persons in every frame."""
-    networks = build_networks(models, settings, decided, log=print)
-    device = models.device
-    timed_networks = Networks(TimedNetwork(SeveralPersons(networks.detector, n, width), FORWARD_STATS, 'detect', device),
-                              TimedNetwork(networks.estimator, FORWARD_STATS, 'pose', device))
-    return lambda task, s, stats: process_video(task, timed_networks, s, decided, stats)
+def several_persons_mode(models, options: Options, decided, n: int, width: int):
+    """A mode's run of the engine with ``options``' MULTI_PERSON and ``n`` persons in every frame."""
+    networks = networks_of(models, options, decided)
+    several = Networks(SeveralPersons(networks.detector, n, width), networks.estimator)
+    extractor = timed_extractor(several, options, decided, models.device)
+    return lambda task, output, stats: process_video(task, extractor, output, stats)
 
 
-def per_frame_mode(models, settings: Settings):
+def per_frame_mode(models, options: Options):
     """A mode's run of the design's per-frame loop, its calls timed."""
-    per_frame = TimedPerFrame(PerFrameModels(models, settings), FORWARD_STATS)
-    return lambda task, s, stats: process_video_per_frame(task, per_frame, s, stats)
+    per_frame = TimedPerFrame(PerFrameModels(models, options), FORWARD_STATS)
+    return lambda task, output, stats: process_video_per_frame(task, per_frame, dataclasses.replace(options, output=output),
+                                                               stats)
 
 
 def time_forward_passes(models, stats, runtime_networks=()) -> None:
@@ -221,7 +234,8 @@ def calibrate_clutter(models, settings: Settings, frame, persons: int, clutter: 
     score_thr: the candidates that top-k and NMS then sort, as in a real run.
     """
     detector = models.detector
-    data = build_networks(models, settings, resolve(settings, models.device)).detector.prepare(frame)
+    options = Options.of(settings)
+    data = networks_of(models, options, resolve(options.compute, models.device)).detector.prepare(frame)
     with torch.inference_mode():
         inputs = detector.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
                                             False)['inputs']
@@ -244,9 +258,10 @@ def calibrate_clutter(models, settings: Settings, frame, persons: int, clutter: 
 FORWARD_STATS = {}  # the forward-pass timer writes here; each mode starts it afresh
 
 
-def run_mode(name, process, device, settings: Settings, task, out_dir):
-    """One timed pass of a mode's ``process`` (task, settings, stats) over the task on ``device``."""
-    settings = settings.replace(NPY_DIR=str(out_dir))
+def run_mode(name, process, device, options: Options, task, out_dir):
+    """One timed pass of a mode's ``process`` (task, output, stats) over the task on ``device``,
+    writing into ``out_dir``."""
+    output: Output = dataclasses.replace(options.output, folder=str(out_dir))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     stats = FORWARD_STATS
     stats.clear()
@@ -256,7 +271,7 @@ def run_mode(name, process, device, settings: Settings, task, out_dir):
     with PeakMemory() as memory:
         synchronize(device)
         start = time.perf_counter()
-        outcomes = list(process(task, settings, stats))
+        outcomes = list(process(task, output, stats))
         synchronize(device)
         wall = time.perf_counter() - start
     frames = sum(o.frames for o in outcomes)
@@ -337,18 +352,14 @@ def queue_memory_run(job: dict) -> dict:
     import hashlib
     import resource
     quiet_library_warnings()
-    settings = job['settings']
-    decided = resolve(settings, 'cpu')
-    torch.set_num_threads(decided.cpu_threads)
-    models = LoadedModels(load_detector(job['det_cfg'], job['det_ckpt'], 'cpu'),
-                          load_pose_model(settings.POSE_MODEL_CONFIG, job['pose_ckpt'], 'cpu'), 'cpu')
-    networks = build_networks(models, settings, decided)
+    options = job['options']
+    extractor = Extractor.from_options(options, 'cpu', log=lambda line: None)  # a worker's start, as the stage's
     info = probe(job['video'])
     task = VideoTask('memory', info, [Segment('memory', 'segment', 0.0, job['seconds'])])
     gc.collect()
     loaded = rss_bytes()
     start = time.perf_counter()
-    outcomes = list(process_video(task, networks, settings, decided))
+    outcomes = list(process_video(task, extractor, options.output))
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     written = [o for o in outcomes if o.path]
@@ -380,7 +391,7 @@ def run_queue_memory(args, settings: Settings, work: Path) -> None:
         settings = settings.replace(BBOX_THR=0.0)
     frames = args.queue_frames
     print(f'{frames} frames per clip (libx264), the segment over all of them; DECODE_QUEUE {settings.DECODE_QUEUE} '
-          f'frames; {resolve(settings, "cpu").cpu_threads} threads; each run in a fresh process (RSS after loading '
+          f'frames; {resolve(Options.of(settings).compute, "cpu").cpu_threads} threads; each run in a fresh process (RSS after loading '
           f'the models, and its peak)')
     print(f'\n| frames | frame size | frame-count bound only: peak RSS | DECODE_QUEUE_MB={settings.DECODE_QUEUE_MB}: '
           f'peak RSS | same bytes written |\n| --- | --- | --- | --- | --- |')
@@ -392,8 +403,9 @@ def run_queue_memory(args, settings: Settings, work: Path) -> None:
         for mode, budget in (('frames', 1 << 30), ('bytes', settings.DECODE_QUEUE_MB)):
             out = work / f'memory-{size}-{mode}'
             out.mkdir()
-            job = dict(settings=settings.replace(NPY_DIR=str(out), DECODE_QUEUE_MB=budget), det_cfg=det_cfg,
-                       det_ckpt=det_ckpt, pose_ckpt=pose_ckpt, video=str(video), seconds=frames / 24)
+            run = settings.replace(NPY_DIR=str(out), DECODE_QUEUE_MB=budget, DET_MODEL_CONFIG=det_cfg,
+                                   DET_MODEL_CHECKPOINT=det_ckpt, POSE_MODEL_CHECKPOINT=pose_ckpt)
+            job = dict(options=Options.of(run), video=str(video), seconds=frames / 24)
             with ProcessPoolExecutor(1, mp_context=context) as pool:
                 results[mode] = pool.submit(queue_memory_run, job).result()
         f, b = results['frames'], results['bytes']
@@ -483,7 +495,7 @@ def load_benchmark_models(settings: Settings, device, work: Path):
 def run_host_only(args, settings: Settings, work: Path):
     """Record the networks' outputs on a few frames, then time the engine with them replayed."""
     models, real, (det_cfg, det_ckpt, pose_ckpt) = load_benchmark_models(settings, 'cpu', work)
-    decided = resolve(settings, 'cpu')
+    decided = resolve(Options.of(settings).compute, 'cpu')
     make_video(work / 'record.mp4', 1.0, args.fps, 640, 480)
     record = probe(work / 'record.mp4')
     if not real:
@@ -491,10 +503,10 @@ def run_host_only(args, settings: Settings, work: Path):
         det_ckpt = str(work / 'det_calibrated.pth')
         torch.save(dict(state_dict=models.detector.state_dict(), meta={}), det_ckpt)
     recorder = NetworkRecorder(models)
-    cpu = settings.replace(NPY_DIR=str(work / 'record'))
-    Path(cpu.NPY_DIR).mkdir()
+    cpu = Options.of(settings.replace(NPY_DIR=str(work / 'record')))
+    Path(cpu.output.folder).mkdir()
     list(process_video(VideoTask('r', record, [Segment('r', 'record', 0.0, 0.34)]),
-                       build_networks(models, cpu, decided), cpu, decided))
+                       Extractor.around(networks_of(models, cpu, decided), cpu, decided), cpu.output))
     recorder.close()
     torch.save(dict(detector=recorder.detector, pose=recorder.pose), work / 'outputs.pt')
     print(f'recorded the networks\' outputs for {len(recorder.detector)} frames and {len(recorder.pose)} crops '
@@ -522,8 +534,8 @@ def run_host_only(args, settings: Settings, work: Path):
         same = all(len(a) == len(arrays[0]) and all(np.array_equal(x, y) for x, y in zip(a, arrays[0]))
                    for a in arrays)
         replay_networks(models, recorder.detector, recorder.pose)  # the cycles from their start, as in each worker
-        loop = gpu.replace(NPY_DIR=str(work / f'loop-{size}'))
-        Path(loop.NPY_DIR).mkdir()
+        loop = Options.of(gpu.replace(NPY_DIR=str(work / f'loop-{size}')))
+        Path(loop.output.folder).mkdir()
         # the loop runs mmdet's full post-processing (thousands of candidates): its first second
         task = VideoTask('host', probe(video), [Segment('host', 'segment', 0.0, 1.0)])
         reference = [np.load(o.path) for o in process_video_per_frame(task, PerFrameModels(models, loop), loop)
@@ -539,7 +551,8 @@ def run_benchmark(args, settings: Settings, device, work: Path):
         nms = "the project's, in torch on the GPU (mmcv-lite)" if is_lite() else "mmcv's compiled op"
         print(f'GPU {torch.cuda.get_device_name(device)}; NMS: {nms}')
         args.precision = args.precision or ['fp16']  # the GPU report includes fp16 speed and deviation
-    decided = resolve(settings, device)
+    options = Options.of(settings)
+    decided = resolve(options.compute, device)
 
     video = Path(args.video) if args.video else work / 'video.mp4'
     longest = args.seconds * (4 if args.memory else 1)
@@ -560,13 +573,13 @@ def run_benchmark(args, settings: Settings, device, work: Path):
 
     runtime_modes = []
     for backend in args.backend:  # exported (into a folder of this run when the weights are seeded) before timing
-        runtime = settings.replace(BACKEND=backend,
-                                   RUNTIME_CACHE=settings.RUNTIME_CACHE if real else str(work / 'runtime_cache'))
-        problem = backend_problem(runtime)
+        runtime = Options.of(settings.replace(BACKEND=backend, RUNTIME_CACHE=settings.RUNTIME_CACHE if real
+                                              else str(work / 'runtime_cache')))
+        problem = backend_problem(runtime.compute)
         if problem:
             print(f'{f"engine ({backend})":<22} skipped: {problem}')
             continue
-        networks, process = engine_mode(models, runtime, resolve(runtime, device))
+        networks, process = engine_mode(models, runtime, resolve(runtime.compute, device))
         runtime_modes.append((f'engine ({backend})', process, runtime, networks))
     time_forward_passes(models, FORWARD_STATS, [n for *_, networks in runtime_modes
                                                 for n in (networks.detector.network.network, networks.estimator.network.network)])
@@ -575,11 +588,11 @@ def run_benchmark(args, settings: Settings, device, work: Path):
     # every mode keeps one inference object across rounds, as a worker of the stage does
     modes = []
     if not args.skip_reference:
-        modes.append(('per-frame loop', per_frame_mode(models, settings), settings))
-    engine_networks, engine_process = engine_mode(models, settings, decided)
-    modes.append(('engine (fp32)', engine_process, settings))
+        modes.append(('per-frame loop', per_frame_mode(models, options), options))
+    engine_networks, engine_process = engine_mode(models, options, decided)
+    modes.append(('engine (fp32)', engine_process, options))
     if args.without_speedups:
-        modes.append(('engine, no rewrites', engine_mode(models, settings, decided, speedups=False)[1], settings))
+        modes.append(('engine, no rewrites', engine_mode(models, options, decided, speedups=False)[1], options))
     for precision in args.precision:
         if precision == 'bf16' and device == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             print('engine (bf16)          skipped: this CPU has no native bf16 (measured here: RTMW3D-L '
@@ -588,26 +601,26 @@ def run_benchmark(args, settings: Settings, device, work: Path):
         if precision == 'fp16' and not device.startswith('cuda'):
             print('engine (fp16)          skipped: fp16 autocast is for CUDA')
             continue
-        reduced = settings.replace(PRECISION=precision)
-        modes.append((f'engine ({precision})', engine_mode(models, reduced, resolve(reduced, device))[1], reduced))
+        reduced = Options.of(settings.replace(PRECISION=precision))
+        modes.append((f'engine ({precision})', engine_mode(models, reduced, resolve(reduced.compute, device))[1], reduced))
     modes += runtime_modes
     for n in args.several:  # MULTI_PERSON's cost: n persons in every frame ('signer' poses each)
-        mode = settings.replace(MULTI_PERSON=args.multi_person)
+        mode = Options.of(settings.replace(MULTI_PERSON=args.multi_person))
         modes.append((f'engine, {args.multi_person}, {n} person{"s" if n > 1 else ""}',
                       several_persons_mode(models, mode, decided, n, info.width), mode))
 
     # warm-up: first calls allocate memory and pick kernels (cuDNN per batch shape and precision),
     # so every mode runs once, untimed, on a segment that fills its batches
     warm_task = VideoTask('bench', info, [Segment('bench', 'warm', 0.0, warm_seconds)])
-    for number, (name, process, mode_settings) in enumerate(modes):
-        run_mode(name, process, device, mode_settings, warm_task, work / f'warm{number}')
+    for number, (name, process, mode_options) in enumerate(modes):
+        run_mode(name, process, device, mode_options, warm_task, work / f'warm{number}')
 
     # rounds alternate the modes, so that a slow spell of the machine hits them alike; each
     # mode is reported by its fastest round, and the ratio of each round is shown too
     rounds = {name: [] for name, *_ in modes}
     for index in range(args.rounds):
-        for number, (name, process, mode_settings) in enumerate(modes):
-            rounds[name].append(run_mode(name, process, device, mode_settings, task,
+        for number, (name, process, mode_options) in enumerate(modes):
+            rounds[name].append(run_mode(name, process, device, mode_options, task,
                                          work / f'mode{number}-round{index}'))
     best = {name: max(results, key=lambda r: r['fps']) for name, results in rounds.items()}
     reference = best.get('per-frame loop')
@@ -627,7 +640,7 @@ def run_benchmark(args, settings: Settings, device, work: Path):
                       f'(the rows holding candidates above BBOX_THR, see signpose/speed/speedups.py)')
     if args.memory:
         long_task = VideoTask('bench', info, [Segment('bench', 'segment', 0.0, longest)])
-        long = run_mode(f'engine, {longest:g} s segment', engine_process, device, settings,
+        long = run_mode(f'engine, {longest:g} s segment', engine_process, device, options,
                         long_task, work / 'long')
         report(long, reference)
         print(f'{"":<22} peak memory {max(r["peak"] for r in rounds["engine (fp32)"]) / 2**20:.0f} MiB for '
