@@ -1,8 +1,7 @@
 #!/usr/bin/env python
 """Decoding speed per backend and codec: frames/s of the stage's own reading code.
 
-The benchmark lives in scripts/benchmarks/decode.py (its docstring says what it measures);
-the same as -decode.
+The benchmark lives in scripts/benchmarks/decode.py (its docstring says what it measures).
 """
 import sys
 from pathlib import Path

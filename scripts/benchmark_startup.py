@@ -1,8 +1,7 @@
 #!/usr/bin/env python
 """Start-up at YouTube-ASL scale: seconds from launching the stage to its plan (the `Tasks:` line).
 
-The benchmark lives in scripts/benchmarks/startup.py (its docstring says what it measures);
-the same as -startup.
+The benchmark lives in scripts/benchmarks/startup.py (its docstring says what it measures).
 """
 import sys
 from pathlib import Path

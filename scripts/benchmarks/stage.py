@@ -436,7 +436,7 @@ def main():
     parser.add_argument('--backend', nargs='*', default=[], choices=['onnxruntime', 'openvino'],
                         help='also time the engine with its networks in these runtimes (BACKEND)')
     parser.add_argument('--without-speedups', action='store_true',
-                        help='also time the engine without its exact rewrites of the networks (signpose/speedups.py)')
+                        help='also time the engine without its exact rewrites of the networks (signpose/speed/speedups.py)')
     parser.add_argument('--device', help='override DEVICE')
     parser.add_argument('--host-only', action='store_true',
                         help='the host side alone: the networks\' outputs recorded once, then replayed '

@@ -2,7 +2,7 @@
 
 ``extract_video`` is the engine: it decodes the video once for all of its segments (in a
 background thread, a bounded number of frames ahead), runs the detector on batches of frames
-and the pose model on batches of person crops (with the exact rewrites of nets/speedups.py), and
+and the pose model on batches of person crops (with the exact rewrites of speed/speedups.py), and
 hands out each segment as soon as its last frame is done (the bookkeeping: engine/segments.py),
 for the writer (output/writer.py) to write.
 Memory is bounded by DECODE_QUEUE_MB of decoded frames ahead (at most DECODE_QUEUE of them; a

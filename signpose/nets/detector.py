@@ -78,8 +78,8 @@ class BatchedDetector:
 
     ``model``: the loaded mmdet model, on ``device``; ``cat_id``, ``bbox_thr``: which detections are
     persons (DET_CAT_ID, BBOX_THR); ``precision``: 'fp32', 'fp16' or 'bf16'; ``network``: what
-    ``test_step`` runs on, the model or its export in a runtime (nets/runtimes.py; pre- and
-    post-processing stay the model's); ``speedups``: the exact rewrites of nets/speedups.py.
+    ``test_step`` runs on, the model or its export in a runtime (speed/runtimes.py; pre- and
+    post-processing stay the model's); ``speedups``: the exact rewrites of speed/speedups.py.
     """
 
     def __init__(self, model, device: str, cat_id: int, bbox_thr: float, precision: str = 'fp32',

@@ -31,8 +31,8 @@ class BatchedPoseEstimator:
 
     ``model``: the loaded mmpose model, on ``device``; ``precision``: 'fp32', 'fp16' or 'bf16';
     ``batch_size``: the crops per call the engine gives (POSE_BATCH_SIZE as decided); ``network``:
-    the model, or its export in a runtime (nets/runtimes.py; the crop and the codec stay the
-    model's); ``speedups``: the exact rewrites of nets/speedups.py.
+    the model, or its export in a runtime (speed/runtimes.py; the crop and the codec stay the
+    model's); ``speedups``: the exact rewrites of speed/speedups.py.
     """
 
     def __init__(self, model, device: str, precision: str = 'fp32', batch_size: int = 1, network=None,
