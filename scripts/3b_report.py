@@ -5,7 +5,7 @@
     python scripts/3b_report.py /data/npy --out /tmp/report.html
 
 Writes NPY_DIR/report.html (provenance, outcomes, quality, BBOX_THR, best and worst segments)
-and report_quality.csv beside it. Exit status: 0 written, 2 no ledger to report on.
+and report_segments.csv (every manifest row) beside it. Exit status: 0 written, 2 no ledger to report on.
 """
 import sys
 
