@@ -10,11 +10,11 @@ what the next stage reads.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from signpose.config import Rows
 from signpose.engine.quality import clipped_share, longest_repeat, person_frames, row_digest
 from signpose.output.files import load_array
 from signpose.qa.coverage import TRUNCATED
@@ -56,7 +56,7 @@ def measures_of_file(path: Path, kpt_thr: float, keypoints: int, add_visible: bo
         rows = load_array(path)
     except (ValueError, OSError) as err:
         return None, [f'cannot be loaded: {err}'[:200]]
-    contract = SimpleNamespace(COCO_WHOLEBODY_IDX=range(keypoints), ADD_VISIBLE=add_visible)
+    contract = Rows(tuple(range(keypoints)), add_visible)
     problems = [detail for _, detail in check_array(rows, contract)]
     if rows.ndim == 3 and frames is not None and abs(len(rows) - frames) > 0:
         problems.append(f'T = {len(rows)} frames, the ledger says {frames}')

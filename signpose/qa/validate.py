@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from signpose.config import Options
+from signpose.config import Options, Rows
 from signpose.data.manifest import ManifestError, read_manifest
 from signpose.data.sampling import sample_frames
 from signpose.data.locate import SegmentVideos
@@ -60,10 +60,11 @@ class FileCheck:
         return not self.failures
 
 
-def check_array(array: np.ndarray, options: Options) -> List[Tuple[str, str]]:
-    """Contract violations of one loaded array, as (kind, detail); empty when it conforms."""
-    keypoints = len(options.output.rows.keypoints)
-    channels = row_channels(options.output.rows.visibility)
+def check_array(array: np.ndarray, rows: Rows) -> List[Tuple[str, str]]:
+    """Contract violations of one loaded array (``rows``: what a frame's row holds), as (kind, detail);
+    empty when it conforms."""
+    keypoints = len(rows.keypoints)
+    channels = row_channels(rows.visibility)
     wanted = f'(T, {keypoints}, {channels})'
     if array.ndim != 3:
         return [('shape', f'shape {array.shape}, expected {wanted}')]
@@ -72,7 +73,7 @@ def check_array(array: np.ndarray, options: Options) -> List[Tuple[str, str]]:
         problems.append(('keypoints', f'{array.shape[1]} keypoints, expected {keypoints}'))
     if array.shape[2] != channels:
         problems.append(('channels', f'{array.shape[2]} channels, expected {channels} '
-                                     f'(ADD_VISIBLE={options.output.rows.visibility})'))
+                                     f'(ADD_VISIBLE={rows.visibility})'))
     if array.dtype != np.float32:
         problems.append(('dtype', f'dtype {array.dtype}, expected float32'))
     if array.shape[0] == 0:
@@ -154,7 +155,7 @@ def check_file(path: Path, options: Options, expected: ExpectedFrames, ledger) -
         check.failures.append(('unreadable', str(err)))
         return check
     check.frames = int(array.shape[0]) if array.ndim else 0
-    check.failures.extend(check_array(array, options))
+    check.failures.extend(check_array(array, options.output.rows))
     want, how = expected.of(check.sentence)
     if want is None:
         kind = 'not in manifest' if how == 'not in manifest' else 'T not checked'
