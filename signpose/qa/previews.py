@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from signpose.config import Rows
 from signpose.data.locate import SegmentVideos
 from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
@@ -50,19 +51,19 @@ def point_parts(coco_idx: Sequence[int]) -> list:
 class KnownSegments(SegmentVideos):
     """SegmentVideos with the manifest already read (the report reads it once)."""
 
-    def __init__(self, plain, segments: Optional[dict]):
-        super().__init__(plain)
+    def __init__(self, sources, segments: Optional[dict]):
+        super().__init__(sources.manifest, sources.video_dir, sources.video_backend)
         self._segments = segments
 
 
 class Previews:
     def __init__(self, sources: Sources, out_dir: Path, segments: Optional[dict] = None):
         self.sources, self.out_dir = sources, out_dir
-        plain = SimpleNamespace(CSV_FILE=sources.manifest, VIDEO_DIR=sources.video_dir,
-                                VIDEO_BACKEND=sources.video_backend, COCO_WHOLEBODY_IDX=tuple(sources.coco_idx),
-                                KPT_THR=sources.kpt_thr)
-        self.videos = KnownSegments(plain, segments)
-        self.drawer = Drawer(plain)
+        # what the viewer's Drawer reads of the options: the rows' keypoints and KPT_THR
+        drawn = SimpleNamespace(output=SimpleNamespace(rows=Rows(tuple(sources.coco_idx), True)),
+                                engine=SimpleNamespace(persons=SimpleNamespace(kpt_thr=sources.kpt_thr)))
+        self.videos = KnownSegments(sources, segments)
+        self.drawer = Drawer(drawn)
 
     def card(self, record: dict) -> dict:
         name = record['sentence']
