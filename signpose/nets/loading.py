@@ -160,7 +160,9 @@ def load_hand_model(config: str, checkpoint: str, device: str = 'cpu'):
     SetupError in one line when the config is no such model or the checkpoint does not fit it."""
     from mmpose.apis import init_model
     try:
-        model = init_model(config, None, device='cpu')
+        with warnings.catch_warnings():  # mmpose finds the hand data set's meta file in its package: expected
+            warnings.filterwarnings('ignore', message='The metainfo config file')
+            model = init_model(config, None, device='cpu')
     except Exception as err:  # not an mmpose model config at all
         raise SetupError(f'HAND_MODEL_CONFIG {config} is not an mmpose model config '
                          f'({type(err).__name__}: {err})'[:400]) from None
