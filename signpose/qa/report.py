@@ -210,8 +210,46 @@ def hbars(items: List[tuple], width: int = 420) -> str:
     return ''.join(rows)
 
 
+HAND_FIELDS = ('replaced', 'before', 'after')  # the hand pass's ledger fields per hand (engine/hand_fusion.py)
+HAND_COLUMNS = [f'{side}_hand_{field}' for side in ('left', 'right') for field in HAND_FIELDS]
+
+
+def hand_values(record: dict) -> list:
+    """A ledger record's hand pass fields, in HAND_COLUMNS order ('' without a hand pass)."""
+    hands = record.get('hands') if isinstance(record.get('hands'), dict) else {}
+    return [(hands.get(side) or {}).get(field, '') if hands else '' for side in ('left', 'right')
+            for field in HAND_FIELDS]
+
+
+def hands_section(records: List[dict]) -> str:
+    """The hand pass (HAND_MODEL_CONFIG): per hand, over the written segments it refined, the mean
+    share of hand points replaced and the mean score before and after; '' when no segment has one."""
+    refined = [r for r in records if r.get('status') == WRITTEN and isinstance(r.get('hands'), dict)]
+    if not refined:
+        return ''
+    rows = []
+    for side in ('left', 'right'):
+        parts = [r['hands'].get(side) or {} for r in refined]
+        means = []
+        for field in HAND_FIELDS:
+            got = [float(p[field]) for p in parts if isinstance(p.get(field), (int, float))]
+            means.append(f'{sum(got) / len(got):.3f}' if got else '-')
+        kept = Counter()
+        for p in parts:
+            kept.update(p.get('kept') or {})
+        rows.append(f'<tr><td>{side}</td>' + ''.join(f'<td>{m}</td>' for m in means)
+                    + f'<td>{html.escape(", ".join(f"{k} {n:,}" for k, n in sorted(kept.items())) or "-")}</td></tr>')
+    return (f'<h2>Hand pass</h2><p>{len(refined):,} written segments refined by the hand model: per hand, the mean '
+            f'over segments of the share of hand points the hand model replaced and of the mean hand score (clipped to '
+            f'[0, 1]) before and after; frames whose hand kept the whole-body values, and why (docs/hands.md).</p>'
+            f'<table><tr><th>hand</th><th>replaced</th><th>score before</th><th>score after</th>'
+            f'<th>frames kept</th></tr>{"".join(rows)}</table>')
+
+
 def write_csv(path: Path, latest: Dict[str, dict]) -> None:
     columns = ['sentence', 'video', 'status', 'reason', 'frames', 'run', 'score'] + [k for k in KEYS if k != 'frames']
+    hands = any(isinstance(r.get('hands'), dict) for r in latest.values())
+    columns += HAND_COLUMNS if hands else []  # a run without the hand pass: the columns as they were
     with open(path, 'w', newline='', encoding='utf-8') as f:
         out = csv.writer(f)
         out.writerow(columns)
@@ -220,7 +258,7 @@ def write_csv(path: Path, latest: Dict[str, dict]) -> None:
             out.writerow([name, r.get('video', ''), r.get('status', ''), r.get('reason', ''), r.get('frames', 0),
                           r.get('run', ''), quality_score(q) if q else ''] +
                          [json.dumps(q[k]) if isinstance(q.get(k), list) else ('' if q.get(k) is None else q[k])
-                          for k in KEYS if k != 'frames'])
+                          for k in KEYS if k != 'frames'] + (hand_values(r) if hands else []))
 
 
 def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) -> dict:
@@ -254,7 +292,7 @@ def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) ->
     run_thr = next((r.get('settings', {}).get('BBOX_THR') for r in reversed(runs) if 'settings' in r), None)
     frames = sum(int(r.get('frames') or 0) for r in written)
     page = render(npy_dir, found, runs, kinds, values, bbox_table(records, run_thr), cards, missing, frames,
-                  len(records) - len(with_quality))
+                  len(records) - len(with_quality), hands_section(records))
     out.write_text(page, encoding='utf-8')
     csv_path = out.with_name(out.stem + '_quality.csv')
     write_csv(csv_path, found.latest)
@@ -262,7 +300,7 @@ def build_report(settings: Settings, npy_dir: Path, out: Path, show: int = 8) ->
                 without_quality=len(records) - len(with_quality), html=out, csv=csv_path)
 
 
-def render(npy_dir, found, runs, kinds, values, table, cards, missing, frames, without_quality) -> str:
+def render(npy_dir, found, runs, kinds, values, table, cards, missing, frames, without_quality, hands='') -> str:
     e = html.escape
     notes = []
     if found.cut:
@@ -326,6 +364,7 @@ Measures are heuristics from the model's own confidences, not ground truth (docs
 {provenance}
 <h2>Outcomes</h2>{hbars(outcome_items)}
 <h2>Quality</h2>{hist}
+{hands}
 <h2>BBOX_THR</h2><p>Segments skipped for several persons at each threshold, from the highest second-person
 score recorded per segment. Scores below the run's own BBOX_THR were never reported by the detector: lower
 thresholds cannot be judged from this run.</p>
