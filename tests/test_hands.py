@@ -310,9 +310,19 @@ def test_the_stage_with_a_hand_model_writes_the_audit_file_and_the_ledger_fields
             assert 0.0 <= record['replaced'] <= 1.0 and record['after'] >= record['before']
             assert record['boxes'] + sum(record['kept'].values()) == len(rows)
             assert len(audit[side]['boxes']) == len(rows)
-        # seeded weights: both models score every hand point above 1, so no point is replaced (ties keep
-        # the whole-body value) and the rows are those of the run without the hand pass, bit for bit
-        assert (npy / f'{name}.npy').read_bytes() == (first_run[0] / f'{name}.npy').read_bytes()
+        # against the run without the hand pass: the points not replaced are its values bit for bit, a
+        # replaced one is surer than its whole-body value was (its visibility: the hand model's score)
+        plain = np.load(first_run[0] / f'{name}.npy')
+        replaced = np.zeros(rows.shape[:2], bool)
+        for side, first in (('left', 85 - 42), ('right', 85 - 21)):
+            for t, mask in enumerate(audit[side]['replaced']):
+                replaced[t, [first + k for k in replaced_points(mask)]] = True
+            share = replaced[:, first:first + 21].mean()
+            assert outcome.hands[side]['replaced'] == pytest.approx(share, abs=1e-4)
+        np.testing.assert_array_equal(rows[~replaced], plain[~replaced])
+        np.testing.assert_array_equal(rows[..., 2], plain[..., 2])  # z: RTMW3D's everywhere
+        assert (rows[replaced][:, 3] > plain[replaced][:, 3]).all()
+        print(name, {side: outcome.hands[side] for side in ('left', 'right')})
     (summary,) = [line for line in (npy / 'ledger.jsonl').read_text().splitlines() if '"v30_a"' in line]
     assert '"hands"' in summary
 
