@@ -292,11 +292,17 @@ def test_the_engine_refines_both_hands_of_a_pose_batch_in_one_call(tmp_path):
 # ------------------------------------------------------------------ the stage, through the real script
 
 
-def test_the_stage_with_a_hand_model_writes_the_audit_file_and_the_ledger_fields(data, first_run, hand_checkpoint):
+@pytest.fixture(scope='module')
+def hand_run(data, hand_checkpoint):
     npy = data / 'npy_hands'
     result = run_stage(options(data, npy, HAND_MODEL_CONFIG=HAND5, HAND_MODEL_CHECKPOINT=hand_checkpoint,
                                OUTPUT_FORMATS='[npy,pose]'))
     assert result.returncode == 0, result.stdout + result.stderr
+    return npy, result
+
+
+def test_the_stage_with_a_hand_model_writes_the_audit_file_and_the_ledger_fields(first_run, hand_run):
+    npy, result = hand_run
     assert 'hand model   rtmpose-m_8xb256-210e_hand5-256x256.py' in result.stdout
     assert 'Loaded hand model' in result.stdout
     ledger = read_ledgers(npy)
@@ -346,3 +352,24 @@ def test_a_hand_config_that_is_not_a_hand_model_stops_the_stage_with_one_line(da
     errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
     assert result.returncode == 2 and len(errors) == 1 and 'not the 21 of a hand' in errors[0], result.stderr
     assert not list((tmp_path / 'npy').glob('*.npy'))
+
+
+def test_the_api_refines_the_hands_as_the_stage_does(data, hand_run, hand_checkpoint, scene):
+    npy, _ = hand_run
+    extractor = Extractor(det_model_config=str(data / 'det1.py'), det_model_checkpoint=str(data / 'det.pth'),
+                          pose_model_checkpoint=str(data / 'pose.pth'), bbox_thr=0.0, device='cpu', pose_batch_size=4,
+                          hand_model_config=HAND5, hand_model_checkpoint=str(hand_checkpoint))
+    spans = [(name, start, end) for name, (video, start, end) in GOOD.items() if video == 'v30']
+    ledger = read_ledgers(npy)
+    for result in extractor.segments(data / 'videos' / 'v30.mp4', spans):
+        assert result.landmarks.tobytes() == np.load(npy / f'{result.name}.npy').tobytes(), result.name
+        assert result.hands == ledger[result.name].hands
+    (found,) = extractor.image(scene)
+    plain = Extractor.around(Networks(extractor.networks.detector, extractor.networks.estimator), extractor.options)
+    (before,) = plain.image(scene)
+    height, width = scene.shape[:2]
+    pose = before.keypoints[:, :2], before.keypoints[:, 2], before.scores
+    ((xy, _, scores), _), = hands_pass(extractor.networks.hands, [scene], [pose], width, height)
+    # (the Person's keypoints are float32: the boxes made from them may differ in the last bit)
+    np.testing.assert_allclose(found.keypoints[:, :2], xy, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(found.scores, np.clip(scores, 0, 1), rtol=0, atol=1e-5)
