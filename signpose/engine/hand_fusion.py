@@ -45,7 +45,8 @@ def fuse(pose, boxes: Sequence[HandBox], hands: Sequence[Optional[tuple]]):
     scores (133,)); ``boxes``: both hands' HandBox; ``hands``: for each, the hand model's (xy (21, 2),
     raw scores (21,)), or None where the hand had no box. The whole-body arrays are not changed."""
     xy, z, scores = pose
-    xy, scores = np.array(xy, np.float32, copy=True), np.array(scores, np.float32, copy=True)
+    # copies in the whole-body arrays' own dtype: a point not replaced gives the very row it gave before
+    xy, scores = np.array(xy, copy=True), np.array(scores, copy=True)
     record = HandRecord(np.full((2, 4), np.nan, np.float32), tuple(b.rule for b in boxes),
                         np.zeros((2, 21), bool), np.zeros(2, np.float32), np.zeros(2, np.float32))
     for side, ((_, _, _, points), box, hand) in enumerate(zip(HANDS, boxes, hands)):
@@ -57,7 +58,7 @@ def fuse(pose, boxes: Sequence[HandBox], hands: Sequence[Optional[tuple]]):
             hand_xy, hand_scores = hand
             take = replace_where_surer(xy[index], scores[index], hand_xy, hand_scores)
             xy[index[take]] = np.asarray(hand_xy, np.float32)[take]
-            scores[index[take]] = np.asarray(hand_scores, np.float32)[take]
+            scores[index[take]] = np.asarray(hand_scores, np.float32)[take]  # the float32 values, exactly
             record.replaced[side] = take
         record.after[side] = np.clip(scores[index], 0, 1).mean()
     return (xy, z, scores), record
