@@ -111,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument('--det-batch', type=int, default=1, help='DET_BATCH_SIZE (CPU: 1)')
     parser.add_argument('--threads', type=int, default=None, help='CPU_THREADS (default: the cores)')
     parser.add_argument('--flip', action='store_true', help='also the hand model with flip_test on')
+    parser.add_argument('--forward', type=int, default=0, metavar='N',
+                        help='also time the networks\' calls alone, the best of N')
     args = parser.parse_args(argv)
     quiet_library_warnings()
     width, height = (int(v) for v in args.size.split('x'))
@@ -170,7 +172,36 @@ def main(argv=None) -> int:
                 print(f'  {label:<24}{1000 * seconds / frames:8.1f} ms/frame: +{1000 * extra / frames:.1f} ms/frame '
                       f'= +{100 * extra / base_seconds:.1f} %; in the pass itself {1000 * stats.get("hands", 0.0) / frames:.1f} '
                       f'ms/frame; {crops:.2f} hand crops per frame')
+            if args.forward:
+                forward_times(extractors, first_frame(video), pose_batch, args.forward)
     return 0
+
+
+def forward_times(extractors, frame, pose_batch: int, repeats: int) -> None:
+    """The networks' calls alone, as the engine makes them (prepared inputs, no decoding): one
+    detector call per frame, one pose call per POSE_BATCH_SIZE crops, one hand call for both hands of
+    those crops; the best of ``repeats``, the calls interleaved."""
+    networks = extractors['without'].networks
+    hands = next(e.networks.hands for name, e in extractors.items() if name == 'hand')
+    height, width = frame.shape[:2]
+    box = np.array([width * 0.3, height * 0.1, width * 0.7, height * 0.95], np.float32)
+    hand_box = np.array([width * 0.4, height * 0.5, width * 0.4 + 40, height * 0.5 + 40], np.float32)
+    det_in = networks.detector.prepare(frame)
+    pose_in = [networks.estimator.prepare(frame, box)] * pose_batch
+    hand_in = [hands.prepare(frame, hand_box)] * (2 * pose_batch)
+    calls = dict(detector=lambda: networks.detector([det_in]), pose=lambda: networks.estimator(pose_in),
+                 hands=lambda: hands(hand_in))
+    best = {name: float('inf') for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - start)
+    per_frame = dict(detector=best['detector'], pose=best['pose'] / pose_batch, hands=best['hands'] / pose_batch)
+    engine = per_frame['detector'] + per_frame['pose']
+    print(f'  the networks alone, per frame (best of {repeats}): detector {1000 * per_frame["detector"]:.1f} ms, '
+          f'pose {1000 * per_frame["pose"]:.1f} ms, hand model (2 crops) {1000 * per_frame["hands"]:.1f} ms '
+          f'= +{100 * per_frame["hands"] / engine:.1f} % of detector + pose')
 
 
 if __name__ == '__main__':
