@@ -50,6 +50,14 @@ POSE_MODEL_CONFIG = f'{ROOT}/models/configs/rtmw3d-l_8xb64_cocktail14-384x288.py
 POSE_MODEL_CHECKPOINT = f'{ROOT}/models/checkpoints/rtmw3d-l.pth'
 POSE_MODEL_CHECKPOINT_LINK = ('https://download.openmmlab.com/mmpose/v1/wholebody_3d_keypoint/rtmw3d/'
                               'rtmw3d-l_8xb64_cocktail14-384x288-794dbc78_20240626.pth')
+# The hand pass (docs/hands.md): each hand of the kept person cut from the frame at its own resolution
+# and estimated again by a dedicated 21-keypoint hand model; a hand point's x, y are the hand model's
+# where it is more confident. None: no hand pass (the outputs are exactly those without it).
+# Recommended: RTMPose-m hand5 256x256, f'{ROOT}/models/configs/rtmpose-m_8xb256-210e_hand5-256x256.py'
+HAND_MODEL_CONFIG = None
+HAND_MODEL_CHECKPOINT = f'{ROOT}/models/checkpoints/rtmpose-m_hand5.pth'
+HAND_MODEL_CHECKPOINT_LINK = ('https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/'
+                              'rtmpose-m_simcc-hand5_pt-aic-coco_210e-256x256-74fb594_20230320.pth')
 
 # ---------------------------------------------------------------- detection and pose
 ADD_VISIBLE = True   # save (x, y, z, visibility); False: (x, y, z)

@@ -27,7 +27,7 @@ from signpose.contract.rows import NUM_COCO_WHOLEBODY
 from signpose.data.manifest import Segment
 from signpose.data.tasks import VideoTask, duration_skip, fps_skip
 from signpose.data.video import VideoError, probe, video_backend_problem
-from signpose.engine.video import extract_video
+from signpose.engine.video import extract_video, hands_pass
 from signpose.nets.devices import Decided, precision_problem, resolve
 from signpose.nets.inference import Networks, build_networks
 from signpose.nets.loading import dependency_problems, ensure_checkpoints, load_models, model_file_problems
@@ -67,6 +67,7 @@ class SegmentResult:
     keypoints: Optional[Keypoints] = None  # all 133 in pixels per frame (with keypoints=True)
     quality: Optional[dict] = None  # the quality measures the ledger records (engine/quality.py)
     selection: Optional[dict] = field(default=None, repr=False)  # MULTI_PERSON's choice, when it chose
+    hands: Optional[dict] = field(default=None, repr=False)  # the hand pass's summary per hand (as in the ledger)
 
 
 def settings_from(config=None, keywords: Optional[dict] = None):
@@ -178,7 +179,7 @@ class Extractor:
                 result.keypoints = item.keypoints if keypoints else None
                 if item.frames != item.sampled:
                     result.reason = f'video ended early: {item.frames} of {item.sampled} frames'
-                result.quality, result.selection = item.quality, item.selection
+                result.quality, result.selection, result.hands = item.quality, item.selection, item.hands_summary
             else:
                 result.status, result.reason, result.quality = item.status, item.reason, item.quality
                 result.selection = item.selection
@@ -195,7 +196,8 @@ class Extractor:
     # ------------------------------------------------------------------ images
     def image(self, frame: np.ndarray) -> List[Person]:
         """Every person the detector finds in one BGR image (as cv2.imread gives it), with the
-        133 keypoints of each; an empty list when there is nobody."""
+        133 keypoints of each (with a hand model, the hands refined as the stage refines them);
+        an empty list when there is nobody."""
         frame = np.ascontiguousarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f'expected a BGR image of shape (height, width, 3) uint8, not {frame.shape} {frame.dtype}')
@@ -203,6 +205,9 @@ class Extractor:
         if not len(found):
             return []
         poses = self.networks.estimator.estimate([frame] * len(found), list(found.boxes))
+        if self.networks.hands is not None:  # the hand pass, as the engine runs it
+            height, width = frame.shape[:2]
+            poses = [pose for pose, _ in hands_pass(self.networks.hands, [frame] * len(poses), poses, width, height)]
         people = []
         for box, score, (xy, z, scores) in zip(found.boxes, found.scores, poses):
             points = np.concatenate([np.asarray(xy, np.float32).reshape(NUM_COCO_WHOLEBODY, 2),

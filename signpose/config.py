@@ -55,6 +55,9 @@ class Settings:
     POSE_MODEL_CONFIG: str
     POSE_MODEL_CHECKPOINT: str
     POSE_MODEL_CHECKPOINT_LINK: str
+    HAND_MODEL_CONFIG: Optional[str]  # None: no hand pass (docs/hands.md)
+    HAND_MODEL_CHECKPOINT: str
+    HAND_MODEL_CHECKPOINT_LINK: str
     # detection and pose
     ADD_VISIBLE: bool
     BBOX_THR: float
@@ -149,11 +152,17 @@ class ModelFiles:
 
 @dataclass(frozen=True)
 class Models:
-    """The two networks' files and the detector's person class and threshold: nets/."""
+    """The networks' files and the detector's person class and threshold: nets/."""
     detector: ModelFiles
     pose: ModelFiles
     det_cat_id: int  # DET_CAT_ID
     bbox_thr: float  # BBOX_THR
+    hand: Optional[ModelFiles] = None  # HAND_MODEL_*: the hand pass's model (docs/hands.md); None: no pass
+
+    def files(self) -> List[Tuple[str, ModelFiles]]:
+        """(setting prefix, files) of every configured model: DET, POSE and, with a hand model, HAND."""
+        found = [('DET', self.detector), ('POSE', self.pose)]
+        return found + ([('HAND', self.hand)] if self.hand is not None else [])
 
 
 def first_device(device) -> str:
@@ -219,7 +228,9 @@ class Options:
             output=Output(s.NPY_DIR, tuple(s.OUTPUT_FORMATS), rows),
             models=Models(ModelFiles(s.DET_MODEL_CONFIG, s.DET_MODEL_CHECKPOINT, s.DET_MODEL_CHECKPOINT_LINK),
                           ModelFiles(s.POSE_MODEL_CONFIG, s.POSE_MODEL_CHECKPOINT, s.POSE_MODEL_CHECKPOINT_LINK),
-                          s.DET_CAT_ID, s.BBOX_THR),
+                          s.DET_CAT_ID, s.BBOX_THR,
+                          ModelFiles(s.HAND_MODEL_CONFIG, s.HAND_MODEL_CHECKPOINT, s.HAND_MODEL_CHECKPOINT_LINK)
+                          if s.HAND_MODEL_CONFIG else None),
             compute=Compute(s.DEVICE, s.CPU_THREADS, s.MAX_WORKERS, s.DET_BATCH_SIZE, s.POSE_BATCH_SIZE,
                             s.HOST_THREADS, s.PRECISION, s.BACKEND, s.RUNTIME_CACHE),
             execution=Execution(s.EXECUTOR, s.MAX_WORKERS, s.RAY_ADDRESS, s.NUM_SHARDS, s.SHARD_INDEX,
@@ -228,6 +239,8 @@ class Options:
 
 
 FIELDS = {f.name: f.type for f in dataclasses.fields(Settings)}
+# settings a constants module written before them may lack: their default keeps it working as it did
+OPTIONAL = {'HAND_MODEL_CONFIG': None, 'HAND_MODEL_CHECKPOINT': '', 'HAND_MODEL_CHECKPOINT_LINK': ''}
 _HINTS = typing.get_type_hints(Settings)
 
 
@@ -293,7 +306,7 @@ def load_settings(config_file=DEFAULT_CONFIG, overrides=None) -> Settings:
     spec = importlib.util.spec_from_file_location('stage_config', str(config_file))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    values = {k: v for k, v in vars(module).items() if k.isupper()}
+    values = {**OPTIONAL, **{k: v for k, v in vars(module).items() if k.isupper()}}
     problems = [f'unknown setting {name} in --cfg-options: the settings are those of {config_file}'
                 for name in sorted(set(overrides or {}) - set(values))]
     problems += [f'{name} is missing from {config_file}' for name in FIELDS if name not in values]
@@ -346,6 +359,10 @@ def value_problems(s: Settings) -> List[str]:
         (bool(s.OUTPUT_FORMATS) and set(s.OUTPUT_FORMATS) <= set(OUTPUT_FORMATS)
          and len(set(s.OUTPUT_FORMATS)) == len(s.OUTPUT_FORMATS),
          f"OUTPUT_FORMATS must be one or both of 'npy', 'pose', not {s.OUTPUT_FORMATS!r}"),
+        (s.HAND_MODEL_CONFIG is None or bool(s.HAND_MODEL_CONFIG.strip()),
+         'HAND_MODEL_CONFIG must name an mmpose hand config, or be None (no hand pass)'),
+        (not s.HAND_MODEL_CONFIG or bool(s.HAND_MODEL_CHECKPOINT.strip()),
+         'HAND_MODEL_CONFIG is set: HAND_MODEL_CHECKPOINT must name its checkpoint file'),
     ]
     problems += [message for ok, message in checks if not ok]
     return problems

@@ -1,4 +1,4 @@
-"""Download the detector and pose checkpoints the config names (the stage and the API also do it
+"""Download the detector and pose checkpoints (and the hand model's, when HAND_MODEL_CONFIG is set) the config names (the stage and the API also do it
 on first use): ``python scripts/download_models.py [--force] [--trust FILE]``."""
 import sys
 from pathlib import Path
@@ -21,7 +21,7 @@ def main(argv=None) -> int:
         return 0
     models = Options.of(settings_from_args(args)).models
     status = 0
-    for files in (models.detector, models.pose):
+    for _, files in models.files():
         url, destination = files.link, files.checkpoint
         try:
             print(fetch_checkpoint(url, destination, force=args.force))

@@ -50,6 +50,10 @@ class Extracted:
     selection: Optional[dict] = None
     persons: Optional[dict] = None
     quality: Optional[dict] = None  # engine/quality.py's measures, for the ledger
+    # the hand pass (HAND_MODEL_CONFIG): its audit file's record (every frame's hand boxes; output/
+    # hands.py) and the ledger's summary per hand (engine/hand_fusion.py); None without a hand pass
+    hands: Optional[dict] = None
+    hands_summary: Optional[dict] = None
 
     @property
     def frames(self) -> int:

@@ -36,6 +36,10 @@ class Outcome:
     # the segment's quality measures (engine/quality.py); None for skips before any frame, and in
     # ledgers written before them
     quality: Optional[dict] = None
+    # the hand pass (HAND_MODEL_CONFIG), per hand: the share of hand points replaced, the mean score
+    # before and after, frames with a box, frames that kept the whole-body values and why
+    # (engine/hand_fusion.py); None without a hand pass, and in ledgers written before it
+    hands: Optional[dict] = None
 
     def is_final(self, multi_person: str = 'skip') -> bool:
         """Whether a rerun with MULTI_PERSON = ``multi_person`` leaves the segment as it is: one
@@ -56,7 +60,7 @@ class Outcome:
         """The ledger line's fields: ``selection`` only where there is one (the lines of segments
         of one person are as they always were)."""
         fields = dict(vars(self))
-        for optional in ('selection', 'quality'):
+        for optional in ('selection', 'quality', 'hands'):
             if fields[optional] is None:
                 del fields[optional]
         return fields

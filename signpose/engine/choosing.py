@@ -78,6 +78,8 @@ def fill_rows(state, selection: Selection, width: int, height: int, rows: Rows) 
         state.keypoints.z[:] = 0
         state.keypoints.scores[:] = 0
         state.keypoints.present[:] = False
+    if state.hands is not None:  # the hand pass: the chosen person's records
+        state.hands.clear()
     anyone = False
     for position, slot in enumerate(selection.chosen):
         if slot is None:
@@ -86,5 +88,7 @@ def fill_rows(state, selection: Selection, width: int, height: int, rows: Rows) 
         state.rows[position] = pose_row(xy, z, scores, width, height, rows.keypoints, rows.visibility)
         if state.keypoints is not None:
             state.keypoints.put(position, (xy, z, scores))
+        if state.hands is not None and (position, slot) in state.hand_candidates:
+            state.hands.put(position, state.hand_candidates[(position, slot)])
         anyone = True
     return anyone

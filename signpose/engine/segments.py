@@ -21,6 +21,7 @@ from signpose.data.sampling import sample_frames
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline
 from signpose.engine.choosing import Candidates, decide, fill_rows
+from signpose.engine.hand_fusion import HandLog, HandRecord
 from signpose.engine.quality import segment_quality
 
 
@@ -38,6 +39,21 @@ class SegmentState:
     keypoints: Optional[Keypoints] = None  # all 133 in pixels, kept for a .pose file
     candidates: Optional[Candidates] = None  # every frame's persons (MULTI_PERSON 'largest', 'signer')
     person_scores: List[Optional[np.ndarray]] = field(default_factory=list)  # per frame read: its persons' scores
+    hands: Optional[HandLog] = None  # the hand pass's record per frame (made at its first record)
+    hand_candidates: Dict[tuple, HandRecord] = field(default_factory=dict)  # 'signer': (position, slot) -> record
+
+
+def record_hands(state: SegmentState, position: int, slot: Optional[int], record: Optional[HandRecord]) -> None:
+    """The hand pass's record of the person at ``position`` (``slot``: one of a 'signer' frame's
+    persons, kept until the close decides); nothing without a hand pass."""
+    if record is None:
+        return
+    if state.hands is None:
+        state.hands = HandLog(len(state.indices))
+    if slot is None:
+        state.hands.put(position, record)
+    else:
+        state.hand_candidates[(position, slot)] = record
 
 
 def record_pose(state: SegmentState, index: int, row: np.ndarray, pose) -> None:
@@ -106,12 +122,15 @@ class SegmentBook:
         for s in self.open_targets(index):
             s.resolved += 1  # the row stays zeros
 
-    def pose(self, index: int, row: np.ndarray, pose) -> None:
-        """One person in frame ``index``: its .npy row, and ``pose`` (xy, z, scores) for a .pose file."""
+    def pose(self, index: int, row: np.ndarray, pose, hands: Optional[HandRecord] = None) -> None:
+        """One person in frame ``index``: its .npy row, ``pose`` (xy, z, scores) for a .pose file and,
+        with the hand pass, its record."""
         for s in self.open_targets(index):
             record_pose(s, index, row, pose)
+            record_hands(s, s.position[index], None, hands)
             if s.candidates is not None and s.candidates.poses:
                 s.candidates.posed(s.position[index], 0, pose)
+                record_hands(s, s.position[index], 0, hands)
             s.resolved += 1
 
     def found(self, index: int, boxes: np.ndarray, scores: np.ndarray) -> None:
@@ -120,10 +139,11 @@ class SegmentBook:
             if s.candidates is not None:
                 s.candidates.found(s.position[index], boxes, scores)
 
-    def candidate_pose(self, index: int, slot: int, pose) -> None:
+    def candidate_pose(self, index: int, slot: int, pose, hands: Optional[HandRecord] = None) -> None:
         """'signer': the pose of box ``slot`` of a frame with several persons; the frame is
         answered when all of its boxes have theirs (the rows wait for the segment's close)."""
         for s in self.open_targets(index):
+            record_hands(s, s.position[index], slot, hands)
             if s.candidates.posed(s.position[index], slot, pose):
                 s.resolved += 1
 
@@ -142,8 +162,10 @@ class SegmentBook:
         return [s for s in self.states if not s.done]
 
 
-def close_segment(state: SegmentState, task: VideoTask, engine: Engine) -> Union[Outcome, Extracted]:
-    """What a finished segment came to: a skip (its Outcome), or its landmarks to be written."""
+def close_segment(state: SegmentState, task: VideoTask, engine: Engine,
+                  hand_source=('', '')) -> Union[Outcome, Extracted]:
+    """What a finished segment came to: a skip (its Outcome), or its landmarks to be written
+    (``hand_source``: the hand model's (config, checkpoint), for the hand pass's audit file)."""
     state.done = True
     seg = state.segment
     base = dict(sentence=seg.sentence_name, video=seg.video_name, reader=task.reader)
@@ -169,6 +191,8 @@ def close_segment(state: SegmentState, task: VideoTask, engine: Engine) -> Union
                        selection=chosen.get('selection'), quality=quality_of(state, engine))
     frames = state.delivered
     keypoints = state.keypoints.first(frames) if state.keypoints is not None else None
+    if state.hands is not None:  # the hand pass: its audit file and the ledger's summary
+        chosen.update(hands=state.hands.audit(frames, hand_source), hands_summary=state.hands.summary(frames))
     return Extracted(**base, rows=state.rows[:frames], keypoints=keypoints, sampled=len(state.indices),
                      width=task.info.width, height=task.info.height, fps=fps,
                      quality=dict(quality_of(state, engine), size=[task.info.width, task.info.height], fps=round(fps, 3)),

@@ -15,6 +15,13 @@ their own as soon as a person is found, while the networks run.
 MULTI_PERSON (engine/choosing.py): 'skip' skips a segment at its first frame of several persons;
 'largest' poses the largest box of such a frame as the single person; 'signer' poses every box
 of such a frame, in the same pose batches, and the segment's close decides whose rows it keeps.
+
+The hand pass (HAND_MODEL_CONFIG; docs/hands.md): each pose batch's persons get their hands
+estimated again by the hand model, both hands of every person of the batch in one call, on boxes
+from the whole-body keypoints (engine/hand_boxes.py) cut from the original frame; their points are
+fused into the person's keypoints (engine/hand_fusion.py) before the rows are made. The frames of
+the pose batch's persons are then held until the batch is done (at most POSE_BATCH_SIZE frames).
+Without a hand model nothing of this runs.
 """
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, List, Optional, Tuple, Union
@@ -28,6 +35,8 @@ from signpose.contract.outcomes import Outcome
 from signpose.contract.rows import pose_row
 from signpose.data.tasks import VideoTask
 from signpose.data.video import Timeline, prefetch, read_frames, read_timeline
+from signpose.engine.hand_boxes import hand_boxes
+from signpose.engine.hand_fusion import fuse
 from signpose.engine.segments import SegmentBook, SegmentState, close_segment, failed_outcomes, plan_segments
 from signpose.engine.signer import largest_box
 from signpose.nets.detector import Detections
@@ -68,8 +77,9 @@ class VideoPass:
         self.book = SegmentBook(states)
         self.det_batch: List[Frame] = []
         # (frame index, slot: None for the frame's one person, else which of its several ('signer'),
-        # the crop being prepared)
-        self.pose_batch: List[Tuple[int, Optional[int], Future]] = []
+        # the crop being prepared, the frame: with a hand model only, for the hand pass)
+        self.pose_batch: List[Tuple[int, Optional[int], Future, Optional[np.ndarray]]] = []
+        self.hands = networks.hands  # the hand pass's estimator, or None
         self.mode = engine.persons.multi_person
         # On a GPU the host prepares frames and crops in other threads while the networks run; on the
         # CPU the networks use every core, and threads beside them only slow them down (measured)
@@ -126,7 +136,7 @@ class VideoPass:
                     self.queue_crop(index, slot, frame, box)
 
     def queue_crop(self, index: int, slot: Optional[int], frame: np.ndarray, box: np.ndarray) -> None:
-        self.pose_batch.append((index, slot, self.prepare_crop(frame, box)))
+        self.pose_batch.append((index, slot, self.prepare_crop(frame, box), frame if self.hands is not None else None))
         if len(self.pose_batch) >= self.decided.pose_batch_size:
             self.pose()
 
@@ -144,25 +154,55 @@ class VideoPass:
         if not self.pose_batch:
             return
         info, rows = self.task.info, self.engine.rows
-        results = self.networks.estimator([crop.result() for *_, crop in self.pose_batch])
-        for (index, slot, _), (xy, z, scores) in zip(self.pose_batch, results):
+        results = self.networks.estimator([crop.result() for _, _, crop, _ in self.pose_batch])
+        records = [None] * len(results)
+        if self.hands is not None:
+            with timed(self.stats, 'hands'):
+                refined = self.hands_pass([frame for *_, frame in self.pose_batch], results)
+            results, records = [pose for pose, _ in refined], [record for _, record in refined]
+        for (index, slot, _, _), (xy, z, scores), record in zip(self.pose_batch, results, records):
             if slot is not None:  # 'signer': one of several persons; the segment's close decides
-                self.book.candidate_pose(index, slot, (xy, z, scores))
+                self.book.candidate_pose(index, slot, (xy, z, scores), record)
                 continue
             with timed(self.stats, 'post-process'):
                 row = pose_row(xy, z, scores, info.width, info.height, rows.keypoints, rows.visibility)
-            self.book.pose(index, row, (xy, z, scores))
+            self.book.pose(index, row, (xy, z, scores), record)
         self.pose_batch.clear()
+
+    def hands_pass(self, frames: List[np.ndarray], poses: list) -> list:
+        """The hand pass on a pose batch's persons (``hands_pass``)."""
+        return hands_pass(self.hands, frames, poses, self.task.info.width, self.task.info.height)
 
     def close(self, next_index: float) -> Iterator[Union[Outcome, Extracted]]:
         """The segments finished once every frame before ``next_index`` is read, one at a time (each
         is out, and written, before the next is decided)."""
         for state in self.book.finished(next_index):
-            yield close_segment(state, self.task, self.engine)
+            yield close_segment(state, self.task, self.engine, self.hands.source if self.hands is not None else ('', ''))
 
     def shutdown(self) -> None:
         if self.crops is not None:
             self.crops.shutdown(wait=True, cancel_futures=True)
+
+
+def hands_pass(hands, frames: List[np.ndarray], poses: list, width: int, height: int) -> list:
+    """The hand pass on persons (``poses``: (xy, z, scores) each, ``frames``: the frame each is in):
+    each one's (pose with refined hands, HandRecord). Both hands of every person go through the hand
+    estimator ``hands`` together (in calls of at most its batch size); a hand without a box (weak,
+    empty, outside) keeps its whole-body values."""
+    boxes = [hand_boxes(xy, scores, width, height) for xy, _, scores in poses]
+    crops, owners = [], []
+    for person, (frame, person_boxes) in enumerate(zip(frames, boxes)):
+        for side, found in enumerate(person_boxes):
+            if found.used:
+                crops.append(hands.prepare(frame, found.box))
+                owners.append((person, side))
+    estimated, size = [], max(1, hands.batch_size)
+    for at in range(0, len(crops), size):
+        estimated += hands(crops[at:at + size])
+    per_person = [[None, None] for _ in poses]
+    for (person, side), hand in zip(owners, estimated):
+        per_person[person][side] = hand
+    return [fuse(pose, found, hand) for pose, found, hand in zip(poses, boxes, per_person)]
 
 
 def extract_video(task: VideoTask, networks: Networks, engine: Engine, decided: Decided,

@@ -1,8 +1,9 @@
-"""Loading the detector (any mmdet config) and the pose model (any mmpose top-down config)."""
+"""Loading the detector (any mmdet config), the pose model (any mmpose top-down config) and, for the
+hand pass, the hand model (any mmpose top-down config of 21 hand keypoints)."""
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -38,7 +39,7 @@ def model_file_problems(models: Models) -> List[str]:
     """Model configs that are not there, and checkpoints that are not there and have no link to be
     downloaded from (``ensure_checkpoints`` fetches the others), each one line naming the fix."""
     problems = []
-    for kind, files in (('DET', models.detector), ('POSE', models.pose)):
+    for kind, files in models.files():
         if not Path(files.config).is_file():
             problems.append(f'{kind}_MODEL_CONFIG not found: {files.config}')
         if not Path(files.checkpoint).is_file() and not files.link:
@@ -51,7 +52,7 @@ def ensure_checkpoints(models: Models, log=print) -> None:
     """Download each missing checkpoint from its link (progress bar, SHA-256 checked, written
     atomically; install/download.py); SetupError in one line naming the file, the link and the fix
     when that fails."""
-    for kind, files in (('DET', models.detector), ('POSE', models.pose)):
+    for kind, files in models.files():
         try:
             ensure_checkpoint(files.checkpoint, files.link, log=log, setting=f'{kind}_MODEL_CHECKPOINT')
         except DownloadError as err:
@@ -132,11 +133,52 @@ def load_pose_model(config: str, checkpoint: str, device: str = 'cpu'):
     return model.to(device).eval()
 
 
+HAND_KEYPOINTS = 21  # a hand model's keypoints: COCO-WholeBody's 91-111 (left) and 112-132 (right), in order
+
+
+def hand_model_problem(model, config: str) -> Optional[str]:
+    """Why the model of HAND_MODEL_CONFIG cannot be the hand pass's (one line), or None: it must be an
+    mmpose top-down estimator of 21 keypoints (a hand model), without heatmap outputs."""
+    from mmpose.models.pose_estimators import TopdownPoseEstimator
+    name = Path(config).name
+    if not isinstance(model, TopdownPoseEstimator):
+        return (f'HAND_MODEL_CONFIG {name} is not an mmpose top-down model ({type(model).__name__}): '
+                f'the hand pass needs one of 21 hand keypoints, e.g. RTMPose-m hand5 (docs/hands.md)')
+    count = (getattr(model, 'dataset_meta', None) or {}).get('num_keypoints')
+    channels = getattr(getattr(model, 'head', None), 'out_channels', count)
+    if count != HAND_KEYPOINTS or channels != HAND_KEYPOINTS:
+        return (f'HAND_MODEL_CONFIG {name} estimates {channels if channels != HAND_KEYPOINTS else count} keypoints, '
+                f'not the 21 of a hand: use a hand config, e.g. RTMPose-m hand5 (docs/hands.md)')
+    return None
+
+
+def load_hand_model(config: str, checkpoint: str, device: str = 'cpu'):
+    """The hand pass's model: a 21-keypoint mmpose top-down model, its checkpoint loaded strictly;
+    SetupError in one line when the config is no such model or the checkpoint does not fit it."""
+    from mmpose.apis import init_model
+    try:
+        with warnings.catch_warnings():  # mmpose finds the hand data set's meta file in its package: expected
+            warnings.filterwarnings('ignore', message='The metainfo config file')
+            model = init_model(config, None, device='cpu')
+    except Exception as err:  # not an mmpose model config at all
+        raise SetupError(f'HAND_MODEL_CONFIG {config} is not an mmpose model config '
+                         f'({type(err).__name__}: {err})'[:400]) from None
+    problem = hand_model_problem(model, config)
+    if problem:
+        raise SetupError(problem)
+    check_ops(model, config, 'HAND_MODEL_CONFIG')
+    meta = _load_strict(model, checkpoint, 'hand model').get('meta', {})
+    if 'dataset_meta' in meta:
+        model.dataset_meta = meta['dataset_meta']
+    return model.to(device).eval()
+
+
 @dataclass
 class LoadedModels:
     detector: torch.nn.Module
     pose: torch.nn.Module
     device: str
+    hand: Optional[torch.nn.Module] = None  # HAND_MODEL_CONFIG's model, for the hand pass
 
 
 def load_models(models: Models, decided: Decided, log=print) -> LoadedModels:
@@ -149,4 +191,8 @@ def load_models(models: Models, decided: Decided, log=print) -> LoadedModels:
     log(f'Loaded detector {Path(det.config).name} <- {Path(det.checkpoint).name} on {device}')
     pose_model = load_pose_model(pose.config, pose.checkpoint, device)
     log(f'Loaded pose model {Path(pose.config).name} <- {Path(pose.checkpoint).name} on {device}')
-    return LoadedModels(detector, pose_model, device)
+    hand_model = None
+    if models.hand is not None:
+        hand_model = load_hand_model(models.hand.config, models.hand.checkpoint, device)
+        log(f'Loaded hand model {Path(models.hand.config).name} <- {Path(models.hand.checkpoint).name} on {device}')
+    return LoadedModels(detector, pose_model, device, hand_model)

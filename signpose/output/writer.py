@@ -12,6 +12,7 @@ from signpose.contract.extracted import Extracted
 from signpose.contract.files import is_done, segment_files
 from signpose.contract.outcomes import FAILED, WRITTEN, Outcome
 from signpose.output.files import save_npy_atomic
+from signpose.output.hands import hands_path, write_hands_atomic
 from signpose.output.persons import persons_path, write_persons_atomic
 from signpose.output.storage import OutputError, stops_the_run
 
@@ -25,8 +26,10 @@ def outcome_of(item: Union[Outcome, Extracted], output: Output, stats: Optional[
     base = dict(sentence=item.sentence, video=item.video, reader=item.reader)
     paths = segment_files(output.folder, item.sentence, output.formats)
     files = dict(paths)
+    if item.hands is not None:  # first, as the persons file: the hand pass's audit file
+        files = {'hands': hands_path(output.folder, item.sentence), **files}
     if item.persons is not None:  # first: the outputs mark the segment done, its persons file is there by then
-        files = {'persons': persons_path(output.folder, item.sentence), **paths}
+        files = {'persons': persons_path(output.folder, item.sentence), **files}
     with timed(stats, 'write'):
         for fmt, path in files.items():
             try:
@@ -38,7 +41,7 @@ def outcome_of(item: Union[Outcome, Extracted], output: Output, stats: Optional[
                 return Outcome(**base, status=FAILED, reason=write_error(err, path))
     note = '' if item.frames == item.sampled else f'video ended early: {item.frames} of {item.sampled} frames'
     return Outcome(**base, status=WRITTEN, reason=note, frames=item.frames, path=str(next(iter(paths.values()))),
-                   selection=item.selection, quality=item.quality)
+                   selection=item.selection, quality=item.quality, hands=item.hands_summary)
 
 
 def write_error(err: OSError, path) -> str:
@@ -48,9 +51,13 @@ def write_error(err: OSError, path) -> str:
 
 
 def write_file(fmt: str, path, item: Extracted) -> None:
-    """One file of a segment: the (T, 85, C) .npy, the 133-point .pose, or the persons file."""
+    """One file of a segment: the (T, 85, C) .npy, the 133-point .pose, the persons file or the
+    hand pass's audit file."""
     if fmt == 'persons':
         write_persons_atomic(path, item.persons)
+        return
+    if fmt == 'hands':
+        write_hands_atomic(path, item.hands)
         return
     if fmt == 'npy':
         save_npy_atomic(path, item.rows)

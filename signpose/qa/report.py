@@ -324,11 +324,44 @@ def card_view(record: dict, previews: Previews, flags: Flags, viewer: str) -> di
     return card
 
 
+HAND_FIELDS = ('replaced', 'before', 'after')  # the hand pass's ledger fields per hand (engine/hand_fusion.py)
+HAND_COLUMNS = [f'{side}_hand_{field}' for side in ('left', 'right') for field in HAND_FIELDS]
+
+
+def hand_values(record: Optional[dict]) -> list:
+    """A ledger record's hand pass fields, in HAND_COLUMNS order ('' without a hand pass)."""
+    hands = (record or {}).get('hands')
+    if not isinstance(hands, dict):
+        return [''] * len(HAND_COLUMNS)
+    return [(hands.get(side) or {}).get(field, '') for side in ('left', 'right') for field in HAND_FIELDS]
+
+
+def hand_pass(records: List[dict]) -> Optional[dict]:
+    """The hand pass over the written segments it refined: per hand the means of the share replaced
+    and of the score before and after, and the frames kept with the whole-body values; None without one."""
+    refined = [r for r in records if r.get('status') == WRITTEN and isinstance(r.get('hands'), dict)]
+    if not refined:
+        return None
+    rows = []
+    for side in ('left', 'right'):
+        parts = [r['hands'].get(side) or {} for r in refined]
+        means = {}
+        for field in HAND_FIELDS:
+            got = [float(p[field]) for p in parts if isinstance(p.get(field), (int, float))]
+            means[field] = f'{sum(got) / len(got):.3f}' if got else '-'
+        kept = Counter()
+        for p in parts:
+            kept.update(p.get('kept') or {})
+        rows.append(dict(side=side, **means, kept=', '.join(f'{k} {n:,}' for k, n in sorted(kept.items())) or '-'))
+    return dict(segments=len(refined), rows=rows)
+
+
 def write_csv(path: Path, c: Context) -> None:
     """One row per manifest row (its group), and per ledger segment the manifest does not name."""
-    columns = ['group', 'line', 'sentence', 'video', 'status', 'reason', 'flags', 'run', 'score'] + \
-              [k for k in KEYS if k != 'frames'] + ['frames']
     latest, flags = c.ledgers.latest, c.flags.of
+    hands = any(isinstance(r.get('hands'), dict) for r in latest.values())
+    columns = ['group', 'line', 'sentence', 'video', 'status', 'reason', 'flags', 'run', 'score'] + \
+              [k for k in KEYS if k != 'frames'] + ['frames'] + (HAND_COLUMNS if hands else [])
     with open(path, 'w', newline='', encoding='utf-8') as f:
         out = csv.writer(f)
         out.writerow(columns)
@@ -340,7 +373,8 @@ def write_csv(path: Path, c: Context) -> None:
                           ';'.join(k for k, _ in flags.get(m.sentence, [])), (r or {}).get('run', ''),
                           quality_score(q) if q else ''] +
                          [json.dumps(q[k]) if isinstance(q.get(k), list) else ('' if q.get(k) is None else q[k])
-                          for k in KEYS if k != 'frames'] + [(r or {}).get('frames', '')])
+                          for k in KEYS if k != 'frames'] + [(r or {}).get('frames', '')] +
+                         (hand_values(r) if hands else []))
 
 
 def render(**context) -> str:
@@ -417,7 +451,7 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
         hist_written=histograms(written_q, list(HISTOGRAMS), charts.BAR),
         hist_skipped=histograms(skipped_q, SKIPPED_HISTOGRAMS, charts.GREY),
         bbox=bbox_table(records, s.get('BBOX_THR')), bbox_thr=s.get('BBOX_THR'),
-        sections=sections, player_frames=PLAYER_FRAMES,
+        sections=sections, player_frames=PLAYER_FRAMES, hand_pass=hand_pass(records),
         skeleton=json.dumps(dict(points=len(idx), bones=bones(idx), parts=point_parts(idx)), separators=(',', ':')),
     )
     out.write_text(page, encoding='utf-8')

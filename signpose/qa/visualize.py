@@ -16,6 +16,11 @@ glance; the sheet's legend gives the mode and the scores.
 ``--compare DIR`` draws a processed copy of the segment (DIR/{SENTENCE}.npy, e.g. written by
 scripts/3b_smooth.py) over the raw landmarks, in one colour (COMPARE: cyan), so the two can be
 told apart frame by frame.
+
+A segment refined by the hand pass has an audit file (NPY_DIR/hands/{SENTENCE}.json,
+output/hands.py): each hand's box is drawn in the hand's colour and every point the hand model
+placed (the refined points) is ringed in yellow, so that the refined hands can be compared with the
+video and with the points the whole-body model kept.
 """
 import math
 import sys
@@ -31,6 +36,7 @@ from signpose.data.manifest import ManifestError
 from signpose.data.sampling import sample_frames
 from signpose.data.video import read_frames
 from signpose.output.files import load_array
+from signpose.output.hands import SIDES, hands_path, read_hands, replaced_points
 from signpose.output.persons import persons_path, read_persons
 from signpose.qa.validate import PARTS, part_of
 
@@ -42,6 +48,7 @@ TILE_WIDTH = 360  # px, a contact-sheet frame
 OTHER_PERSON = (150, 150, 150)  # BGR: the boxes of the persons not kept (MULTI_PERSON)
 KEPT_PERSON = (255, 0, 255)  # BGR magenta: the box of the person whose landmarks were saved
 COMPARE = (255, 255, 0)  # BGR cyan: the processed copy drawn with --compare
+REFINED = (0, 255, 255)  # BGR yellow: a ring around each hand point the hand model placed
 
 
 def hand_pairs(wrist: int) -> List[Tuple[int, int]]:
@@ -125,6 +132,7 @@ class Drawer:
         self.lines = [(position[a], position[b], COLOURS[part_of(b)])
                       for a, b in SKELETON if a in position and b in position]
         self.kpt_thr = options.engine.persons.kpt_thr
+        self.position = position
 
     def draw(self, image: np.ndarray, row: np.ndarray, colour=None) -> np.ndarray:
         """The row's skeleton in the part colours, or all in ``colour`` (a second copy, --compare)."""
@@ -145,6 +153,27 @@ class Drawer:
         for p in np.flatnonzero(shown):
             cv2.circle(image, tuple(points[p]), scale + 1, self.colours[p] if one_colour is None else one_colour,
                        -1, cv2.LINE_AA)
+        return image
+
+    def draw_hands(self, image: np.ndarray, row: np.ndarray, record: dict, i: int, factor: float = 1.0) -> np.ndarray:
+        """The hand pass of frame ``i`` (an audit file's ``record``): each hand's box in its colour,
+        a yellow ring round each point the hand model placed."""
+        h, w = image.shape[:2]
+        scale = max(1, round(min(w, h) / 240))
+        for side in SIDES:
+            hand = record[side]
+            if i >= len(hand['boxes']):
+                continue
+            colour = COLOURS[f'{side} hand']
+            if hand['boxes'][i] is not None:
+                x1, y1, x2, y2 = (int(round(v * factor)) for v in hand['boxes'][i])
+                cv2.rectangle(image, (x1, y1), (x2, y2), colour, 1, cv2.LINE_8)
+            first = LEFT_WRIST if side == 'left' else RIGHT_WRIST
+            for k in replaced_points(hand['replaced'][i]):
+                p = self.position.get(first + k)
+                if p is not None and np.any(row):
+                    x, y = (np.clip(row[p, :2], 0.0, 1.0) * (w, h)).astype(int)
+                    cv2.circle(image, (min(x, w - 1), min(y, h - 1)), scale + 3, REFINED, 1, cv2.LINE_AA)
         return image
 
 
@@ -328,16 +357,26 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
         return float(frame_times[index]) if frame_times is not None else index / info.fps
 
     try:
+        hands = read_hands(hands_path(options.output.folder, sentence))
+    except ValueError as err:
+        print(f'WARNING: {err}; the hand boxes are not drawn', file=sys.stderr)
+        hands = None
+
+    def with_hands(image, i, factor=1.0):
+        return drawer.draw_hands(image, rows[i], hands, i, factor) if hands is not None else image
+
+    try:
         for i, (index, frame) in enumerate(read_frames(info, indices, timeline)):
             if i in on_sheet:  # drawn after resizing, so thin lines survive a 4K -> 360 px reduction
                 tile = cv2.resize(frame, (TILE_WIDTH, max(1, round(info.height * TILE_WIDTH / info.width))),
                                   interpolation=cv2.INTER_AREA)
                 draw_persons(tile, *boxes_of(i), factor=TILE_WIDTH / info.width)
-                draw_with_comparison(drawer, tile, rows[i], None if processed is None else processed[i])
+                with_hands(draw_with_comparison(drawer, tile, rows[i], None if processed is None else processed[i]),
+                           i, TILE_WIDTH / info.width)
                 label(tile, f'frame {index}  {time_of(index):.2f} s  (row {i})')
                 tiles.append(tile)
-            drawn = draw_with_comparison(drawer, draw_persons(frame, *boxes_of(i)), rows[i],
-                                         None if processed is None else processed[i])
+            drawn = with_hands(draw_with_comparison(drawer, draw_persons(frame, *boxes_of(i)), rows[i],
+                                                    None if processed is None else processed[i]), i)
             label(drawn, f'frame {index}  {time_of(index):.2f} s  (row {i} of {len(rows)})')
             writer.write(drawn)
             written += 1
@@ -347,10 +386,12 @@ def visualize(options: Options, sentence: str, out_dir=None, sheet_frames: int =
         print(f'WARNING: the video ended after {written} of {len(indices)} frames', file=sys.stderr)
     if not tiles:
         raise VizError(f'no frame of {info.path} could be read for {sentence!r}')
-    note = persons_note(persons) if persons else ''
+    notes = [persons_note(persons)] if persons else []
+    if hands is not None:
+        notes.append('hand pass: hand boxes drawn, refined points ringed in yellow')
     if processed is not None:
-        note = (note + '; ' if note else '') + f'cyan: the processed copy in {compare_dir}'
-    cv2.imwrite(str(paths[1]), contact_sheet(tiles, options, note))
+        notes.append(f'cyan: the processed copy in {compare_dir}')
+    cv2.imwrite(str(paths[1]), contact_sheet(tiles, options, '; '.join(notes)))
     times = np.asarray([time_of(i) for i in indices], dtype=float)
     wrist_plot(paths[2], rows[:len(times)], times, options, sentence)
     return paths

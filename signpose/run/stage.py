@@ -51,6 +51,7 @@ def print_settings(s: Settings, run: Decided) -> None:
         f'{s.ACCEPT_VIDEO_FPS_WITHIN[1]} fps; segments {s.MIN_SEGMENT_SECONDS}-{s.MAX_SEGMENT_SECONDS} s',
         f'  detector     {Path(s.DET_MODEL_CONFIG).name} (class {s.DET_CAT_ID}, score > {s.BBOX_THR})',
         f'  pose model   {Path(s.POSE_MODEL_CONFIG).name}',
+        *([f'  hand model   {Path(s.HAND_MODEL_CONFIG).name} (the hand pass: docs/hands.md)'] if s.HAND_MODEL_CONFIG else []),
         f'  output       (T, {len(s.COCO_WHOLEBODY_IDX)}, {channels(s.ADD_VISIBLE)}) float32',
         f'  device       {device}; executor {s.EXECUTOR}, {s.MAX_WORKERS} worker(s) of {run.cpu_threads} CPU thread(s); '
         f'batches det {run.det_batch_size} / pose {run.pose_batch_size}; '

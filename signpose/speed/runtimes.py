@@ -295,13 +295,13 @@ class RuntimeDetector:
 class RuntimePoseEstimator:
     """``test_step`` of an mmpose top-down estimator with its network in a runtime."""
 
-    def __init__(self, pose, backend: str, cache, threads: int, log=print):
+    def __init__(self, pose, backend: str, cache, threads: int, log=print, label: str = 'pose'):
         test_cfg = pose.test_cfg or {}
         if test_cfg.get('flip_test', False) or test_cfg.get('output_heatmaps', False):
             raise SetupError(f'BACKEND={backend!r}: flip_test and output_heatmaps are not supported '
-                             f'(set them off in the pose config, or use BACKEND=pytorch)')
+                             f'(set them off in the {label} config, or use BACKEND=pytorch)')
         self.model = pose
-        self.network = RuntimeNetwork(pose, pose.head, 'pose', backend, cache, threads, log)
+        self.network = RuntimeNetwork(pose, pose.head, label, backend, cache, threads, log)
 
     def test_step(self, batch):
         pose = self.model
