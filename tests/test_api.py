@@ -113,7 +113,7 @@ def test_an_image_of_several_persons(data, scene):
     # each person's keypoints are those of the pose model on that box alone (the batch changes nothing)
     for person in people:
         [(xy, z, _)] = extractor.networks.estimator.estimate([scene], [person.box])
-        assert np.array_equal(person.keypoints[:, :2], xy) and np.array_equal(person.keypoints[:, 2], z)
+        assert np.array_equal(person.keypoints[:, :2], np.float32(xy)) and np.array_equal(person.keypoints[:, 2], np.float32(z))
     with pytest.raises(ValueError, match='BGR image'):
         extractor.image(np.zeros((10, 10), np.uint8))
 

@@ -395,9 +395,10 @@ def start_run(effective, decided: Decided, config_file=None, argv: Optional[List
                      pose=config_entry(values['POSE_MODEL_CONFIG'])),
         manifest=manifest_entry(values['CSV_FILE']) if values.get('CSV_FILE') else None,
     )
-    if settings.HAND_MODEL_CONFIG:  # the hand pass (docs/hands.md); a run without it: the record as it was
-        record['checkpoints']['hand'] = checkpoint_entry(settings.HAND_MODEL_CHECKPOINT, npy_dir)
-        record['configs']['hand'] = config_entry(settings.HAND_MODEL_CONFIG)
+    if values.get('HAND_MODEL_CONFIG'):  # the hand pass (docs/hands.md); a run without it: the record as it was
+        record['checkpoints']['hand'] = checkpoint_entry(values['HAND_MODEL_CHECKPOINT'], npy_dir,
+                                                         link=values.get('HAND_MODEL_CHECKPOINT_LINK'))
+        record['configs']['hand'] = config_entry(values['HAND_MODEL_CONFIG'])
     folder = runs_dir(npy_dir)
     for attempt in range(100):  # the same millisecond, host and pid: only by a second start in one process
         run_id = new_run_id(now) + (f'-{attempt}' if attempt else '')
