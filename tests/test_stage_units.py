@@ -175,6 +175,7 @@ class FakeInference:
 
     def __init__(self, persons_at):
         self.persons_at = persons_at  # frame index -> number of persons
+        self.hands = None  # no hand pass
         self.det_calls, self.pose_calls = [], []
         self.detector = _FakeNetwork(lambda frame: frame, self.detect)
         self.estimator = _FakeNetwork(lambda frame, box: (frame, box),
