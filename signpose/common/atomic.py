@@ -9,6 +9,7 @@ from signpose.contract.files import FORMATS
 
 NAME_MAX = 255  # bytes in a file name (ext4, xfs, btrfs, NFS, Lustre)
 RANDOM_CHARACTERS = 8  # what tempfile.mkstemp puts between prefix and suffix
+LONGEST_TEMPORARY_SUFFIX = max(len(f'.{fmt}.tmp'.encode()) for fmt in FORMATS)
 
 
 def temporary_affixes(path: Path, suffix: str = None):
@@ -20,8 +21,7 @@ def longest_name_bytes(sentence_name: str) -> int:
     """Bytes of the longest file name written for a segment, in any format: its temporary name."""
     # temporary_affixes(Path(f'{name}.{fmt}')) is ('.{name}.', '.{fmt}.tmp') for any name the
     # manifest accepts (no separator, no leading dot): by arithmetic, for 610,193 rows at start-up
-    stem = len(sentence_name.encode()) + 2
-    return max(stem + RANDOM_CHARACTERS + len(f'.{fmt}.tmp'.encode()) for fmt in FORMATS)
+    return len(sentence_name.encode()) + 2 + RANDOM_CHARACTERS + LONGEST_TEMPORARY_SUFFIX
 
 
 @contextmanager

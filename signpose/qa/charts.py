@@ -5,6 +5,8 @@ import html
 import math
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
+
 BAR = '#3b6fb6'
 RED = '#c62828'
 OVER = '#e08a00'
@@ -34,13 +36,13 @@ def short(count: int) -> str:
 def binned(values: Sequence[float], top: float, bins: int, overflow: bool) -> Tuple[List[int], int]:
     """(counts of ``bins`` equal bins over [0, top], the count above ``top``). Without ``overflow``
     the range is closed (a value of exactly ``top`` is in the last bin, none is above)."""
-    counts, above = [0] * bins, 0
-    for v in values:
-        if overflow and v > top:
-            above += 1
-            continue
-        counts[min(bins - 1, max(0, int(v / top * bins)))] += 1
-    return counts, above
+    v = np.asarray(values, dtype=np.float64)
+    above = int(np.count_nonzero(v > top)) if overflow else 0
+    if overflow:
+        v = v[~(v > top)]
+    # int() of each v / top * bins (truncation toward zero), clamped into [0, bins - 1]
+    at = np.clip(np.trunc(v / top * bins), 0, bins - 1).astype(np.int64)
+    return np.bincount(at, minlength=bins).tolist(), above
 
 
 def histogram(values: Sequence[float], top: float, bins: int = 20, overflow: bool = False, xlabel: str = '',
