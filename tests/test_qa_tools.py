@@ -264,3 +264,19 @@ def test_visualize_draws_the_persons_file_of_a_multi_person_segment(tmp_path):
     # a segment without a persons file is drawn as before; a broken one is a warning, not a stop
     path.write_text('{')
     assert visualize_mod.visualize(Options.of(settings), 'good_b', out, sheet_frames=4)
+
+
+def test_histogram_bins_count_as_the_plain_rule():
+    """charts.binned (numpy) counts as int(v / top * bins) clamped into the bins, overflow apart."""
+    from signpose.qa.charts import binned
+    rng = np.random.default_rng(3)
+    values = list(rng.uniform(-0.5, 1.5, 2000)) + [0.0, 1.0, 0.05, 0.999999, 1.000001, -0.0, 1e300, True, 7]
+    for top, bins, overflow in ((1.0, 20, False), (1.0, 20, True), (0.3, 7, True), (5, 10, False)):
+        counts, above = [0] * bins, 0
+        for v in values:
+            if overflow and v > top:
+                above += 1
+                continue
+            counts[min(bins - 1, max(0, int(v / top * bins)))] += 1
+        assert binned(values, top, bins, overflow) == (counts, above)
+    assert binned([], 1.0, 4, True) == ([0, 0, 0, 0], 0)
