@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from signpose.install.checkpoints import TRUST_LIST_NAME, trusted_hashes
-from signpose.install.download import DownloadError, download, ensure_checkpoint, fetch_checkpoint, sha256_prefix_of_url
+from signpose.install.download import DownloadError, ensure_checkpoint, fetch_checkpoint, sha256_prefix_of_url
 
 PAYLOAD = b'weights' * 50000
 PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]
@@ -56,11 +56,18 @@ def test_verified_download_is_written_and_trusted(server, tmp_path):
     assert hashlib.sha256(PAYLOAD).hexdigest() in trusted_hashes(target.parent)
     assert sorted(p.name for p in target.parent.iterdir()) == [TRUST_LIST_NAME, 'rtmw3d-l.pth']
     assert 'already present' in fetch_checkpoint(f'{server}/model-{PREFIX}.pth', target)
+    target.write_bytes(b'an older file')  # --force: downloaded again, replacing it once checked
+    assert 'downloaded and verified' in fetch_checkpoint(f'{server}/model-{PREFIX}.pth', target, force=True)
+    assert target.read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match='not 00000000 as its name says'):
+        fetch_checkpoint(f'{server}/model-00000000.pth', target, force=True)
+    assert target.read_bytes() == PAYLOAD  # a failed forced download keeps the file there
+    assert sorted(p.name for p in target.parent.iterdir()) == [TRUST_LIST_NAME, 'rtmw3d-l.pth']
 
 
 def test_wrong_hash_leaves_nothing(server, tmp_path):
-    with pytest.raises(DownloadError, match='does not match 00000000'):
-        download(f'{server}/model-00000000.pth', tmp_path / 'bad.pth')
+    with pytest.raises(DownloadError, match='not 00000000 as its name says'):
+        fetch_checkpoint(f'{server}/model-00000000.pth', tmp_path / 'bad.pth')
     assert list(tmp_path.iterdir()) == []
 
 
@@ -72,9 +79,12 @@ def test_no_network_is_one_clear_line_nonzero_and_no_file(tmp_path):
          f'POSE_MODEL_CHECKPOINT_LINK={url}', f'DET_MODEL_CHECKPOINT={target}',
          f'POSE_MODEL_CHECKPOINT={tmp_path / "pose.pth"}'],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
-    assert len(errors) == 2 and all('cannot download' in e and 'no network?' in e for e in errors)
+    assert len(errors) == 2 and all('cannot be downloaded from' in e and '-> copy the file there by hand' in e
+                                    for e in errors)
+    assert errors[0].startswith(f'ERROR: DET_MODEL_CHECKPOINT {target} is missing')
+    assert errors[1].startswith('ERROR: POSE_MODEL_CHECKPOINT')
     assert list(tmp_path.iterdir()) == []
 
 

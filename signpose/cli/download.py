@@ -21,11 +21,11 @@ def main(argv=None) -> int:
         return 0
     models = Options.of(settings_from_args(args)).models
     status = 0
-    for _, files in models.files():
-        url, destination = files.link, files.checkpoint
+    for prefix, files in models.files():
         try:
-            print(fetch_checkpoint(url, destination, force=args.force))
-        except DownloadError as err:
+            print(fetch_checkpoint(files.link, files.checkpoint, force=args.force,
+                                   setting=f'{prefix}_MODEL_CHECKPOINT'))
+        except DownloadError as err:  # the stage's own line and status for a checkpoint it cannot have
             print(f'ERROR: {err}', file=sys.stderr)
-            status = 1
+            status = 2
     return status

@@ -32,7 +32,7 @@ class _Failed(Exception):
 
 
 def ensure_checkpoint(path, url, log: Optional[Callable[[str], None]] = print, setting: Optional[str] = None,
-                      timeout: float = 30.0) -> str:
+                      timeout: float = 30.0, force: bool = False) -> str:
     """``path``, downloading it from ``url`` first when it is not there; returns ``str(path)``.
 
     The download shows a progress bar (tqdm, on stderr), is checked against the SHA-256 prefix that
@@ -42,7 +42,8 @@ def ensure_checkpoint(path, url, log: Optional[Callable[[str], None]] = print, s
     URL (offline). Processes that ask for the same file at once take turns on a lock file beside it
     (``<name>.lock``, removed afterwards): one downloads, the others find the file when their turn
     comes. ``log`` gets one line before and one after a download (None: silent); ``setting`` names
-    the setting that holds ``path`` (``'POSE_MODEL_CHECKPOINT'``) for the messages.
+    the setting that holds ``path`` (``'POSE_MODEL_CHECKPOINT'``) for the messages; ``force``
+    downloads even when ``path`` is there (the new file replaces it only once complete and checked).
 
     Raises DownloadError when the file is missing and cannot be had (no URL, no network, HTTP error,
     wrong hash, a truncated transfer, a folder that cannot be written): its message is one line
@@ -50,7 +51,7 @@ def ensure_checkpoint(path, url, log: Optional[Callable[[str], None]] = print, s
     """
     given = str(path)
     path = Path(path)
-    if path.is_file():
+    if path.is_file() and not force:
         return given
     log = log or (lambda line: None)
     what = f'{setting} {path}' if setting else f'checkpoint {path}'
@@ -68,11 +69,12 @@ def ensure_checkpoint(path, url, log: Optional[Callable[[str], None]] = print, s
         except OSError as err:
             raise _Failed(f'cannot create {path.parent}: {err.strerror or err}') from None
         with _turn(path, log) as locked:
-            if path.is_file():
+            if path.is_file() and not force:
                 return given  # another process downloaded it while this one waited
             if locked:
                 _remove_stale_parts(path)
-            log(f'{what} is missing: downloading it from {url}')
+            log(f'{what} is missing: downloading it from {url}' if not path.is_file() else
+                f'{what}: downloading it again from {url}')
             sha, size = _transfer(url, path, expected, timeout)
             checked = f'SHA-256 {sha[:8]}... as its name says' if expected else \
                 'not checked: its name carries no SHA-256 prefix'
@@ -201,42 +203,11 @@ def _transfer(url: str, destination: Path, expected: Optional[str], timeout: flo
     return sha, size
 
 
-def download(url: str, destination, timeout: float = 30.0) -> str:
-    """Fetch ``url`` to ``destination``; returns the file's SHA-256.
-
-    The data goes to a temporary file beside the destination and is renamed only once it is
-    complete and its hash starts with the prefix in the file name, so no partial file is left.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    expected = sha256_prefix_of_url(url)
-    digest = hashlib.sha256()
-    try:
-        response = urllib.request.urlopen(url, timeout=timeout)
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, 'reason', err)
-        raise DownloadError(f'cannot download {url}: {reason} (no network? copy the file to '
-                            f'{destination} by hand)') from None
-    with response, atomic_file(destination, suffix=destination.suffix + '.part') as out, \
-            tqdm(total=int(response.headers.get('Content-Length') or 0) or None, unit='B',
-                 unit_scale=True, desc=destination.name) as bar:
-        for block in iter(lambda: response.read(1 << 20), b''):
-            out.write(block)
-            digest.update(block)
-            bar.update(len(block))
-        sha = digest.hexdigest()
-        if expected and not sha.startswith(expected):  # raised inside: nothing is kept
-            raise DownloadError(f'{url}: SHA-256 {sha[:8]}... does not match {expected} in its name '
-                                '(a corrupt or substituted file); nothing was saved')
-    return sha
-
-
-def fetch_checkpoint(url: str, destination, force: bool = False) -> str:
-    """Download unless present; record the verified file in the folder's trust list."""
+def fetch_checkpoint(url: str, destination, force: bool = False, setting: Optional[str] = None) -> str:
+    """download_models.py's step: :func:`ensure_checkpoint` without its log lines, ahead of a run;
+    returns what happened, in a line."""
     destination = Path(destination)
     if destination.is_file() and not force:
         return f'{destination} already present'
-    download(url, destination)
-    trust(destination)
+    ensure_checkpoint(destination, url, log=None, setting=setting, force=force)
     return f'{destination} downloaded and verified'
-
