@@ -280,3 +280,22 @@ def test_histogram_bins_count_as_the_plain_rule():
             counts[min(bins - 1, max(0, int(v / top * bins)))] += 1
         assert binned(values, top, bins, overflow) == (counts, above)
     assert binned([], 1.0, 4, True) == ([0, 0, 0, 0], 0)
+
+
+def test_the_validator_names_bad_rows_and_rows_never_processed(tmp_path):
+    """Every manifest row is accounted for: bad rows by line and reason, rows no run reached by name."""
+    settings = make_run(tmp_path, bad=False)
+    with open(settings.CSV_FILE, 'a') as f:
+        f.write('clip\tgood_a\t0\t1\n'          # a duplicate name (line 2 + len(SEGMENTS))
+                'clip\tbackwards\t2\t1\n'       # end <= start
+                'clip\tnot_yet\t0\t1\n')        # a good row no run has reached
+    status, _, report = validate_mod.validate(Options.of(settings))
+    assert status == 0, report
+    first = len(SEGMENTS) + 2
+    rows = len(SEGMENTS) + 3
+    assert f'Manifest: {rows} rows: 4 with a file, 1 skipped, 1 failed, ' in report
+    assert f'1 failed, {len(SEGMENTS) - 6 + 1} never processed, 2 bad rows' in report
+    assert 'never processed: ' in report and 'not_yet' in report.split('never processed: ')[1].splitlines()[0]
+    bad = report.split('Bad manifest rows (2')[1]
+    assert f'{first}' in bad and "duplicate SENTENCE_NAME 'good_a'" in bad
+    assert f'{first + 1}' in bad and 'end <= start' in bad

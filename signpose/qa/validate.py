@@ -226,10 +226,10 @@ def summarise_files(checks: List[FileCheck], options: Options, show: int) -> Lis
     return lines
 
 
-def summarise_ledger(options: Options, segments, checks: List[FileCheck], show: int) -> List[str]:
+def summarise_ledger(options: Options, segments, checks: List[FileCheck], show: int, bad_rows=()) -> List[str]:
     ledgers = sorted(Path(options.output.folder).glob('ledger*.jsonl'))
     if not ledgers:
-        return ['Ledger: none in NPY_DIR (no run has recorded outcomes here)']
+        return ['Ledger: none in NPY_DIR (no run has recorded outcomes here)'] + bad_row_lines(bad_rows, show)
     outcomes = read_ledgers(options.output.folder)
     status = Counter(o.status for o in outcomes.values())
     lines = [f'Ledger ({len(ledgers)} file(s)): {len(outcomes)} segments: ' +
@@ -248,11 +248,27 @@ def summarise_ledger(options: Options, segments, checks: List[FileCheck], show: 
     names = [s.sentence_name for s in segments]
     written_missing = [n for n in names if n not in have and n in outcomes and outcomes[n].status == WRITTEN]
     counts = Counter('file' if n in have else outcomes[n].status if n in outcomes else 'not run' for n in names)
-    lines.append(f'Manifest: {len(names)} segments: {counts["file"]} with a file, {counts[SKIPPED]} skipped, '
-                 f'{counts[FAILED]} failed, {counts["not run"]} not processed yet')
+    lines.append(f'Manifest: {len(names) + len(bad_rows)} rows: {counts["file"]} with a file, {counts[SKIPPED]} '
+                 f'skipped, {counts[FAILED]} failed, {counts["not run"]} never processed, {len(bad_rows)} bad rows')
+    never = [n for n in names if n not in have and n not in outcomes]
+    if never:
+        lines.append(f'  never processed: {", ".join(never[:show])}{" ..." if len(never) > show else ""} '
+                     '(run the stage again: it does only what is left)')
     if written_missing:
         lines.append(f'  WARNING: {len(written_missing)} written in the ledger but their file is gone, '
                      f'e.g. {", ".join(written_missing[:5])}')
+    return lines + bad_row_lines(bad_rows, show)
+
+
+def bad_row_lines(bad_rows, show: int) -> List[str]:
+    """The manifest's rows the stage cannot use, by line and reason: they are not segments, so no
+    run will ever process them until the manifest is fixed."""
+    if not bad_rows:
+        return []
+    lines = [f'Bad manifest rows ({len(bad_rows)}, never processed until fixed in the manifest):',
+             table(['line', 'reason'], [[str(b.line), b.reason] for b in bad_rows[:show]])]
+    if len(bad_rows) > show:
+        lines.append(f'  ... and {len(bad_rows) - show} more (--show N lists more)')
     return lines
 
 
@@ -286,7 +302,7 @@ def validate(options: Options, show: int = 50) -> Tuple[int, List[FileCheck], st
     if not npy_dir.is_dir():
         raise ValidationError(f'NPY_DIR {npy_dir} is not a folder (pass --cfg-options NPY_DIR=...)')
     try:
-        segments, _ = read_manifest(options.manifest)
+        segments, bad_rows = read_manifest(options.manifest)
     except ManifestError as err:
         raise ValidationError(str(err)) from None
     files = sorted(npy_dir.glob('*.npy'))
@@ -298,7 +314,8 @@ def validate(options: Options, show: int = 50) -> Tuple[int, List[FileCheck], st
     checks += [check_pose_alone(p, options, expected, ledger) for p in poses_alone]
     channels = row_channels(options.output.rows.visibility)
     lines = [RULE, f'Stage 3b output check: {npy_dir}',
-             f'  manifest  {options.manifest} ({len(segments)} segments)',
+             f'  manifest  {options.manifest} ({len(segments)} segments'
+             f'{f", {len(bad_rows)} bad rows" if bad_rows else ""})',
              f'  contract  (T, {len(options.output.rows.keypoints)}, {channels}) float32; x, y'
              f'{", visibility" if channels == 4 else ""} in [0, 1]; T within {T_TOLERANCE} of the sampled frames',
              '-' * 72]
@@ -308,7 +325,7 @@ def validate(options: Options, show: int = 50) -> Tuple[int, List[FileCheck], st
         lines.append(f'  note: {len(leftovers)} temporary file(s) .*.npy.tmp left by an interrupted write '
                      '(safe to delete)')
     lines.append('-' * 72)
-    lines += summarise_ledger(options, segments, checks, show=min(show, 20))
+    lines += summarise_ledger(options, segments, checks, show=min(show, 20), bad_rows=bad_rows)
     failing = sum(not c.ok for c in checks)
     lines += [RULE, f'Result: FAIL ({failing} of {len(checks)} files break the contract)' if failing
               else f'Result: OK ({len(checks)} files)']
