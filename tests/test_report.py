@@ -214,3 +214,41 @@ def test_report_without_a_ledger_is_one_line_and_exit_2(tmp_path, data):
     (smoothed / 'smoothing.json').write_text('{}')
     result = report(smoothed, data)
     assert result.returncode == 2 and result.stderr.count('\n') == 1
+
+
+@browser
+def test_processed_copies_are_shown_beside_the_raw_files(planted, data, tmp_path):
+    """3b_smooth.py's folder on the page: its method, counts and quality before and after as its
+    record has them, and its skeleton drawn by the players over the raw one."""
+    smoothed = tmp_path / 'smoothed'
+    smooth = subprocess.run([sys.executable, str(ROOT / 'scripts' / '3b_smooth.py'), str(planted['npy']), str(smoothed)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert smoothed.joinpath('smoothing.json').is_file(), smooth.stderr
+    record = json.loads(smoothed.joinpath('smoothing.json').read_text())
+    page = tmp_path / 'page' / 'report.html'
+    page.parent.mkdir()
+
+    def make(processed):
+        return subprocess.run([sys.executable, REPORT, str(planted['npy']), '--out', str(page), '--processed', str(processed),
+                               '--cfg-options', f'VIDEO_DIR={data / "videos"}', f'CSV_FILE={planted["manifest"]}'],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    result = make(smoothed)
+    assert result.returncode == 0, result.stderr
+    dom = chromium_dom(page, tmp_path / 'profile')
+    section = re.sub(r'\s+', ' ', re.sub(r'<[^>]+>', ' ', dom[dom.index('id="processed"'):dom.index('id="bbox"')]))
+    summary = record['summary']
+    assert f"Method {record['settings']['method']}" in section
+    assert f"{summary['files']:,} files, {summary['processed']:,} processed" in section
+    assert f"{summary['points_filled']:,} points filled in {summary['gaps_filled']:,} gaps" in section
+    for bad in summary['bad_files']:
+        assert bad in section  # the files it could not process, named
+    measured = [e for e in record['files'] if e['status'] != 'bad' and isinstance(e['quality_before'], dict)]
+    mean = lambda key: np.mean([e[key]['jitter_l'] for e in measured if e[key]['jitter_l'] is not None])  # noqa: E731
+    assert f"left wrist jitter {mean('quality_before'):.4f} {mean('quality_after'):.4f}" in section
+    drawn = [int(n) for n in re.findall(r'data-processed-bones="(\d+)"', dom)]
+    copies = {e['file'][:-4] for e in measured if e['file'].endswith('.npy')}
+    cards = set(re.findall(r'class="card segment-row [^"]*" data-sentence="([^"]+)"', dom))
+    assert cards & copies and len(drawn) == len(cards & copies) and max(drawn) > 0  # every card with a copy draws it
+    gone = make(tmp_path / 'nothing')
+    assert gone.returncode == 0 and 'smoothing.json is missing' in gone.stdout and '3b_smooth.py' in gone.stdout

@@ -133,10 +133,13 @@ class Previews:
         person = np.flatnonzero(np.any(rows != 0, axis=(1, 2)))
         middle = int(person[len(person) // 2]) if len(person) else 0
         start = max(0, min(len(rows) - PLAYER_FRAMES, middle - PLAYER_FRAMES // 2))
-        part = rows[start:start + PLAYER_FRAMES]
+        return start, self.encode(rows[start:start + PLAYER_FRAMES])
+
+    def encode(self, part: np.ndarray) -> str:
+        """Rows as the page's player reads them (see ``player``), base64."""
         xy = np.round(np.clip(part[:, :, :2], 0, 1) * (HIDDEN - 1)).astype(np.uint8)
         shown = np.any(part != 0, axis=2, keepdims=True)
         if part.shape[2] >= 4:
             shown &= part[:, :, 3:4] >= self.sources.kpt_thr
         xy = np.where(shown, xy, HIDDEN).astype(np.uint8)
-        return start, base64.b64encode(xy.tobytes()).decode()
+        return base64.b64encode(xy.tobytes()).decode()

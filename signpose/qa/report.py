@@ -8,7 +8,8 @@ checkpoints that are not the official files, code that is not a clean commit, fl
 failed, lost and never processed rows, a manifest gone or changed, records that cannot be read),
 then every manifest row accounted for (qa/coverage.py), the red flags (qa/flags.py), the runs
 grouped by what decides their output (qa/provenance_groups.py), the outcomes and quality charts
-(qa/charts.py), and previews of the flagged, worst and best segments (qa/previews.py). The page
+(qa/charts.py), and previews of the flagged, worst and best segments (qa/previews.py), with a
+folder of processed copies beside them on request (qa/processed.py). The page
 is rendered from qa/templates/ (Jinja2); it aggregates as it reads, so a YouTube-ASL ledger
 (610,193 segments) gives a page under 1 MB; the CSV holds every row.
 
@@ -29,10 +30,11 @@ from signpose.contract.outcomes import FAILED, MULTIPLE_PERSONS, SKIPPED, WRITTE
 from signpose.engine.quality import KEYS, quality_score
 from signpose.output.provenance import manifest_entry, read_run_records
 from signpose.qa import charts
-from signpose.qa.coverage import (BAD_ROW, GONE, NEVER, SHORT, STRAY, Coverage, account, action, needs_action,
+from signpose.qa.coverage import (BAD_ROW, GONE, NEVER, OK, SHORT, STRAY, Coverage, account, action, needs_action,
                                   read_ledgers)
 from signpose.qa.flags import CLIPPED_SHARE, LABELS, ORDER, SCAN_LIMIT, Flags, red_flags
 from signpose.qa.previews import PLAYER_FRAMES, Previews, Sources, bones, point_parts
+from signpose.qa.processed import Processed
 from signpose.qa.provenance_groups import Provenance, code_label, group_runs, official_of, segments_by_run
 
 TEMPLATES = Path(__file__).resolve().parent / 'templates'
@@ -321,8 +323,11 @@ def rank(c: Context, show: int) -> Dict[str, List[dict]]:
     return dict(flagged=[latest[n] for n in flagged if n not in gone][:show], worst=worst, best=best)
 
 
-def card_view(record: dict, previews: Previews, flags: Flags, viewer: str) -> dict:
+def card_view(record: dict, previews: Previews, flags: Flags, viewer: str, processed: Optional[Processed] = None) -> dict:
     card = previews.card(record)
+    copy = processed.player(record['sentence'], card['start'], PLAYER_FRAMES, previews.encode) \
+        if processed is not None and card['points'] else dict(points='', filled='')
+    card.update(processed=copy['points'], filled=copy['filled'])
     q = record.get('quality') if isinstance(record.get('quality'), dict) else {}
     card.update(score=quality_score(q) if q else None, person=f"{q.get('person')}/{q.get('frames')}",
                 hands=f"{q.get('lhand_in')} / {q.get('rhand_in')}", jitter=f"{q.get('jitter_l')} / {q.get('jitter_r')}",
@@ -397,11 +402,12 @@ def render(**context) -> str:
 
 
 def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = None, video_dir: Optional[str] = None,
-                 defaults: Optional[dict] = None) -> dict:
+                 defaults: Optional[dict] = None, processed=None) -> dict:
     """Write the page and the CSV; returns a summary (for the console and the tests).
 
     ``manifest`` / ``video_dir``: where the rows and the videos are (default: the run records'
-    CSV_FILE and VIDEO_DIR); ``defaults``: settings (a dict) for what no run record says.
+    CSV_FILE and VIDEO_DIR); ``defaults``: settings (a dict) for what no run record says;
+    ``processed``: a folder of processed copies (``3b_smooth.py NPY_DIR OUT_DIR``) shown beside the raw files.
     """
     npy_dir = Path(npy_dir)
     out = Path(out) if out else npy_dir / 'report.html'
@@ -422,16 +428,19 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
         notes.append(f'{len(c.prov.incomplete)} run(s) never completed (killed, or still running): '
                      + ', '.join(c.prov.incomplete[:5]) + (' ...' if len(c.prov.incomplete) > 5 else ''))
     picks = rank(c, show)
+    with_files = [m.sentence for g in (OK, SHORT) for m in c.coverage.groups.get(g, ())]  # written, file there
+    processed = Processed(processed, npy_dir, with_files) if processed else None
+    processed_view = processed.summary() if processed is not None else None
     previews = Previews(Sources(npy_dir, c.manifest, str(s.get('VIDEO_DIR') or '') or None, str(s.get('VIDEO_BACKEND') or 'auto'),
                                 s.get('REDUCE_FPS_TO'), int(s.get('FRAME_SKIP') or 1), float(s.get('KPT_THR') or 0.3),
                                 tuple(s.get('COCO_WHOLEBODY_IDX') or ())), out.parent,
                         c.coverage.segments if not c.coverage.manifest_state else None)
     sections = [dict(id='flagged-segments', kind='flagged', title=f'Flagged (the first {len(picks["flagged"])} of {len(c.flags.of):,})',
-                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['flagged']]),
+                     cards=[card_view(r, previews, c.flags, c.viewer, processed) for r in picks['flagged']]),
                 dict(id='worst', kind='worst', title='Worst (lowest score, not flagged)',
-                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['worst']]),
+                     cards=[card_view(r, previews, c.flags, c.viewer, processed) for r in picks['worst']]),
                 dict(id='best', kind='best', title='Best (highest score, not flagged)',
-                     cards=[card_view(r, previews, c.flags, c.viewer) for r in picks['best']])]
+                     cards=[card_view(r, previews, c.flags, c.viewer, processed) for r in picks['best']])]
     flagged_rows = [dict(name=n, video=str(c.ledgers.latest[n].get('video', '')),
                          flags=[(LABELS[k], d) for k, d in c.flags.of[n]],
                          command=c.viewer.replace('NAME', shlex.quote(n)))
@@ -462,6 +471,7 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
         hist_skipped=histograms(skipped_q, SKIPPED_HISTOGRAMS, charts.GREY),
         bbox=bbox_table(records, s.get('BBOX_THR')), bbox_thr=s.get('BBOX_THR'),
         sections=sections, player_frames=PLAYER_FRAMES, hand_pass=hand_pass(records),
+        processed=processed_view,
         skeleton=json.dumps(dict(points=len(idx), bones=bones(idx), parts=point_parts(idx)), separators=(',', ':')),
     )
     out.write_text(page, encoding='utf-8')
@@ -469,5 +479,6 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
     return dict(segments=len(records), written=len(written), missing=c.coverage.count(GONE), cut=c.ledgers.cut,
                 without_quality=len(records) - len(with_quality), flagged=len(c.flags.of), groups=len(c.prov.groups),
                 html=out, csv=csv_path, banners=[b['kind'] for b in banners(c)],
+                processed=processed_view,
                 coverage={g: len(m) for g, m in c.coverage.groups.items()}, truncated=c.coverage.count(SHORT))
 

@@ -10,7 +10,15 @@
     var fps = parseFloat(c.getAttribute('data-fps')) || 24, start = parseInt(c.getAttribute('data-start')) || 0;
     var total = parseInt(c.getAttribute('data-total')) || frames, tick = 0, playing = true;
     var ctx = c.getContext('2d');
+    function decode(text) {
+      var raw = atob(text || ''), out = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+      return out;
+    }
+    // a processed copy (3b_smooth.py): its rows of the same stretch, and which points were filled
+    var processed = decode(c.getAttribute('data-processed')), filled = decode(c.getAttribute('data-filled'));
     function at(f, k) { var o = (f * n + k) * 2; return [bytes[o], bytes[o + 1]]; }
+    function pat(f, k) { var o = (f * n + k) * 2; return [processed[o], processed[o + 1]]; }
     function draw() {
       if (!frames) return;
       var f = tick % frames, w = c.width, h = c.height - 16;
@@ -27,6 +35,23 @@
         if (p[0] === 255) continue;
         ctx.fillStyle = colours[meta.parts[k]];
         ctx.fillRect(p[0] / 254 * w - 1.5, p[1] / 254 * h - 1.5, 3, 3);
+      }
+      if (processed.length === bytes.length) {
+        var drawn = 0;
+        ctx.strokeStyle = '#ff3cff'; ctx.lineWidth = 1;
+        meta.bones.forEach(function (b) {
+          var p = pat(f, b[0]), q = pat(f, b[1]);
+          if (p[0] === 255 || q[0] === 255) return;
+          ctx.beginPath(); ctx.moveTo(p[0] / 254 * w, p[1] / 254 * h); ctx.lineTo(q[0] / 254 * w, q[1] / 254 * h); ctx.stroke();
+          drawn += 1;
+        });
+        for (var j = 0; j < n; j++) {
+          if (filled[f * n + j] !== 1) continue;
+          var r = pat(f, j);
+          if (r[0] === 255) continue;
+          ctx.beginPath(); ctx.arc(r[0] / 254 * w, r[1] / 254 * h, 3, 0, 2 * Math.PI); ctx.stroke();
+        }
+        c.setAttribute('data-processed-bones', String(drawn));
       }
       var row = start + f;
       ctx.fillStyle = '#000'; ctx.fillRect(0, h, w, 16);
