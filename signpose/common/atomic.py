@@ -1,5 +1,6 @@
 """Writes that never leave a partial file: a temporary file beside the target, renamed over it
 once complete. Used for the outputs, the ledger's run records, downloads and runtime exports."""
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -51,3 +52,13 @@ def atomic_file(path, suffix: str = None, exclusive: bool = False):
         except FileNotFoundError:
             pass
         raise
+
+
+def write_json_atomic(path, record: dict) -> None:
+    """A compact JSON file (UTF-8) written through ``atomic_file``, its folder made if needed
+    (a segment's persons file and hand audit file)."""
+    path = Path(path)
+    path.parent.mkdir(exist_ok=True)
+    data = json.dumps(record, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+    with atomic_file(path) as f:
+        f.write(data)

@@ -11,12 +11,8 @@ mmpose's ``inference_topdown(hand_model, frame, boxes)`` computes.
 from typing import List, Sequence, Tuple
 
 import numpy as np
-import torch
-from mmengine.dataset import pseudo_collate
 
-from signpose.nets.devices import non_blocking_copies, pinned
 from signpose.nets.pose import BatchedPoseEstimator
-from signpose.speed.precision import float32_heads, precision_context
 
 Hand = Tuple[np.ndarray, np.ndarray]  # image xy (21, 2) in pixels of the frame, raw scores (21,)
 
@@ -42,22 +38,10 @@ class BatchedHandEstimator(BatchedPoseEstimator):
         super().__init__(model, device, precision, batch_size, network, speedups)
         self.source = source
 
-    @torch.inference_mode()
     def __call__(self, prepared: Sequence[dict]) -> List[Hand]:
-        """Each prepared hand crop's (image xy (21, 2), raw scores (21,))."""
-        data = list(prepared)
-        if not data:
-            return []
-        # as the pose estimator: a lone crop computed as a pair, so that a crop's values do not
-        # depend on how crops fell into batches
-        alone = len(data) == 1 and self.batch_size > 1
-        batch = pseudo_collate(data * 2 if alone else data)
-        batch['inputs'] = pinned(batch['inputs'], self.cuda)
-        with precision_context(self.precision, self.device), \
-                float32_heads(None, self.model, self.precision, self.device), \
-                self.speedups.active(), non_blocking_copies(self.model, self.cuda):
-            samples = self.network.test_step(batch)
-        return [hand_of(sample) for sample in samples[:len(data)]]
+        """Each prepared hand crop's (image xy (21, 2), raw scores (21,)): the pose estimator's
+        batched step (a lone crop computed as a pair, as there)."""
+        return [hand_of(sample) for sample in self.samples(prepared)]
 
     def estimate_hands(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Hand]:
         """Prepare and estimate in one call (tests, the API's images, warm-up)."""

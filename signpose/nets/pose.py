@@ -53,13 +53,15 @@ class BatchedPoseEstimator:
         return self.pipeline(info)
 
     @torch.inference_mode()
-    def __call__(self, prepared: Sequence[dict]) -> List[Pose]:
-        """Each prepared crop's (image xy (133, 2), root-relative z (133,), raw scores (133,))."""
+    def samples(self, prepared: Sequence[dict]) -> list:
+        """One ``test_step`` on a batch of prepared crops: their data samples, in order."""
         # On the CPU a batch of one takes other kernels than larger batches, whose results are
         # the same for a crop whatever its neighbours: computing a lone crop as a pair keeps
         # every output independent of how frames happened to fall into batches (a resumed run
         # writes the same bits as an uninterrupted one).
         data = list(prepared)
+        if not data:
+            return []
         alone = len(data) == 1 and self.batch_size > 1
         batch = pseudo_collate(data * 2 if alone else data)
         batch['inputs'] = pinned(batch['inputs'], self.cuda)
@@ -67,7 +69,11 @@ class BatchedPoseEstimator:
                 float32_heads(None, self.model, self.precision, self.device), \
                 self.speedups.active(), non_blocking_copies(self.model, self.cuda):
             samples = self.network.test_step(batch)
-        return [pose_of(sample) for sample in samples[:len(data)]]
+        return samples[:len(data)]
+
+    def __call__(self, prepared: Sequence[dict]) -> List[Pose]:
+        """Each prepared crop's (image xy (133, 2), root-relative z (133,), raw scores (133,))."""
+        return [pose_of(sample) for sample in self.samples(prepared)]
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> List[Pose]:
         """Prepare and estimate in one call (tests, warm-up)."""

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from signpose.common.atomic import atomic_file
+from signpose.common.atomic import write_json_atomic
 
 FOLDER = 'hands'
 SIDES = ('left', 'right')
@@ -33,12 +33,7 @@ def hands_path(npy_dir, sentence_name: str) -> Path:
     return Path(npy_dir) / FOLDER / f'{sentence_name}.json'
 
 
-def write_hands_atomic(path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(exist_ok=True)
-    data = json.dumps(record, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
-    with atomic_file(path) as f:
-        f.write(data)
+write_hands_atomic = write_json_atomic  # the file as a whole or not at all
 
 
 def read_hands(path) -> Optional[dict]:

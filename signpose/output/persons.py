@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from signpose.common.atomic import atomic_file
+from signpose.common.atomic import write_json_atomic
 
 FOLDER = 'persons'
 
@@ -30,12 +30,7 @@ def persons_path(npy_dir, sentence_name: str) -> Path:
     return Path(npy_dir) / FOLDER / f'{sentence_name}.json'
 
 
-def write_persons_atomic(path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(exist_ok=True)
-    data = json.dumps(record, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
-    with atomic_file(path) as f:
-        f.write(data)
+write_persons_atomic = write_json_atomic  # the file as a whole or not at all
 
 
 def read_persons(path) -> Optional[dict]:
