@@ -225,8 +225,7 @@ def test_processed_copies_are_shown_beside_the_raw_files(planted, data, tmp_path
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert smoothed.joinpath('smoothing.json').is_file(), smooth.stderr
     record = json.loads(smoothed.joinpath('smoothing.json').read_text())
-    page = tmp_path / 'page' / 'report.html'
-    page.parent.mkdir()
+    page = tmp_path / 'page' / 'report.html'  # --out in a folder not made yet
 
     def make(processed):
         return subprocess.run([sys.executable, REPORT, str(planted['npy']), '--out', str(page), '--processed', str(processed),

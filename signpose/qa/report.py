@@ -411,6 +411,7 @@ def build_report(npy_dir, out=None, show: int = 8, manifest: Optional[str] = Non
     """
     npy_dir = Path(npy_dir)
     out = Path(out) if out else npy_dir / 'report.html'
+    out.parent.mkdir(parents=True, exist_ok=True)  # --out in a folder not made yet
     c = gather(npy_dir, manifest, video_dir, defaults)
     s = c.settings
     records = list(c.ledgers.latest.values())
