@@ -35,23 +35,10 @@ from signpose.nets.devices import resolve  # noqa: E402
 from signpose.nets.inference import build_networks  # noqa: E402
 from signpose.nets.loading import LoadedModels, load_detector, load_hand_model, load_pose_model, \
     quiet_library_warnings  # noqa: E402
+from scripts.benchmarks.stage import make_video  # noqa: E402  (the stage benchmark's moving figure)
 from tests.support.seeded_weights import make_seeded_checkpoint  # noqa: E402
 
 HAND5 = str(ROOT / 'models' / 'configs' / 'rtmpose-m_8xb256-210e_hand5-256x256.py')
-
-
-def make_video(path, seconds, fps, width, height):
-    """A video with one moving figure, arms out (the same frames in every run)."""
-    import cv2
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
-    background = np.random.default_rng(0).integers(0, 90, (height, width, 3), dtype=np.uint8)
-    for i in range(int(round(seconds * fps))):
-        frame = background.copy()
-        x = width // 3 + int(20 * np.sin(i / 8))
-        cv2.ellipse(frame, (x + width // 8, height // 4), (width // 16, height // 10), 0, 0, 360, (180, 190, 220), -1)
-        cv2.rectangle(frame, (x, height // 3), (x + width // 4, height), (60, 90, 150), -1)
-        writer.write(frame)
-    writer.release()
 
 
 def seeded(folder: Path, settings, flip: bool):

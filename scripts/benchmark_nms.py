@@ -31,6 +31,9 @@ import torch
 
 import signpose  # noqa: F401  (puts the project's mmcv._ext in place under mmcv-lite)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test aids are not installed
+from tests.support.anchor_boxes import rtmdet_anchor_boxes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / 'tests' / 'fixtures' / 'nms_reference.npz'
 KINDS = ('random', 'ties', 'at-threshold', 'degenerate', 'all-suppressed', 'thousands-0', 'thousands-1',
@@ -65,14 +68,7 @@ def benchmark_frame(seed: int = 0):
     ``batched_nms``'s offset (class index x (largest coordinate + 1)). As recorded from the
     benchmark: 8,400 + 1,560 + 1,004 + 400 + 76 candidates, nearly all kept."""
     rng = np.random.default_rng(seed)
-    levels = []
-    for stride in (8, 16, 32):
-        k = np.arange(640 // stride) * stride
-        cy, cx = (v.ravel() for v in np.meshgrid(k, k, indexing='ij'))
-        wh = stride * np.array([2.02, 1.65]) * rng.uniform(0.97, 1.0, (cx.size, 2))
-        centre = np.stack([cx, cy], 1) + rng.normal(0, 0.2, (cx.size, 2))
-        levels.append(np.clip(np.concatenate([centre - wh / 2, centre + wh / 2], 1), 0, 640))
-    anchors = np.concatenate(levels).astype(np.float32)
+    anchors = rtmdet_anchor_boxes(rng)
     s8, s16, s32 = np.arange(6400), 6400 + np.arange(1600), 8000 + np.arange(400)
     classes = [(0, s8.tolist() + s16.tolist() + s32.tolist(), (0.2354, 0.3014)),
                (21, rng.choice(s16, 1560, replace=False), (0.001, 0.00108)),

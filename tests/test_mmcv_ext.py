@@ -11,6 +11,7 @@ import torch
 
 import signpose  # noqa: F401  (installs the finder for mmcv._ext)
 from signpose.install import mmcv_lite
+from tests.support.anchor_boxes import rtmdet_anchor_boxes
 
 FIXTURE = 'tests/fixtures/nms_reference.npz'
 pytestmark = pytest.mark.skipif(not mmcv_lite.is_lite(), reason='a compiled mmcv is installed: its own ops run')
@@ -74,14 +75,7 @@ def test_a_frames_candidates_take_the_sparse_path(monkeypatch):
     the dense blocks (held to the recording above)."""
     ext = importlib.import_module('mmcv._ext')
     rng = np.random.default_rng(3)
-    boxes = []
-    for stride in (8, 16, 32):
-        k = np.arange(640 // stride) * stride
-        cy, cx = (v.ravel() for v in np.meshgrid(k, k, indexing='ij'))
-        wh = stride * np.array([2.02, 1.65]) * rng.uniform(0.97, 1.0, (cx.size, 2))
-        centre = np.stack([cx, cy], 1) + rng.normal(0, 0.2, (cx.size, 2))
-        boxes.append(np.clip(np.concatenate([centre - wh / 2, centre + wh / 2], 1), 0, 640))
-    boxes = torch.from_numpy(np.concatenate(boxes).astype(np.float32))
+    boxes = torch.from_numpy(rtmdet_anchor_boxes(rng))
     scores = torch.from_numpy(rng.uniform(0.2, 0.3, len(boxes)).astype(np.float32))
     dense = ext._nms_on_device(boxes, scores, np.float32(0.65), 0)
 

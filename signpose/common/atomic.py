@@ -54,11 +54,12 @@ def atomic_file(path, suffix: str = None, exclusive: bool = False):
         raise
 
 
-def write_json_atomic(path, record: dict) -> None:
-    """A compact JSON file (UTF-8) written through ``atomic_file``, its folder made if needed
-    (a segment's persons file and hand audit file)."""
+def write_json_atomic(path, value, exclusive: bool = False, end: str = '') -> None:
+    """``value`` as compact JSON (UTF-8, then ``end``) written through ``atomic_file`` (``exclusive``:
+    never over an existing file), its folder made if needed: a segment's persons and hand audit
+    files, the run records, the checkpoints' hash cache."""
     path = Path(path)
-    path.parent.mkdir(exist_ok=True)
-    data = json.dumps(record, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
-    with atomic_file(path) as f:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(value, ensure_ascii=False, separators=(',', ':')) + end).encode('utf-8')
+    with atomic_file(path, exclusive=exclusive) as f:
         f.write(data)

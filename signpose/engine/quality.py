@@ -32,9 +32,8 @@ A value that cannot be computed is None: no visibility channel (ADD_VISIBLE = Fa
 confidences and hand presence out; no frame with a person leaves everything but the counts out.
 Floats are rounded to ``DIGITS`` decimals: the ledger holds one such record per segment.
 """
-from typing import Dict, Optional, Sequence
-
 import hashlib
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
-from signpose.common.atomic import atomic_file
+from signpose.common.atomic import write_json_atomic
 from signpose.config import load_settings
 from signpose.nets.devices import Decided
 
@@ -101,7 +101,7 @@ class HashCache:
 
     def _save(self) -> None:
         try:
-            write_json_atomic(self.file, self.entries)
+            write_json_atomic(self.file, self.entries, end='\n')
         except OSError:
             pass  # a read-only folder: the hash is still right, only not remembered
 
@@ -327,16 +327,6 @@ def manifest_entry(path) -> dict:
     return entry
 
 
-def write_json_atomic(path, value, exclusive: bool = False) -> None:
-    """Write JSON to a temporary file, fsync, then rename it over ``path`` (or, ``exclusive``,
-    link it to ``path``, which fails with FileExistsError when ``path`` exists: never overwritten)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(value, ensure_ascii=False, separators=(',', ':')) + '\n').encode('utf-8')
-    with atomic_file(path, suffix='.tmp', exclusive=exclusive) as f:
-        f.write(data)
-
-
 class RunRecord:
     """One run's record file: ``finish`` completes what ``start_run`` wrote."""
 
@@ -356,7 +346,7 @@ class RunRecord:
         frames = counts.get('frames') if isinstance(counts, dict) else None
         if frames and end > self.record['start_unix']:
             record['frames_per_second'] = round(frames / (end - self.record['start_unix']), 3)
-        write_json_atomic(self.path, record)
+        write_json_atomic(self.path, record, end='\n')
         self.record = record
 
 
@@ -404,7 +394,7 @@ def start_run(effective, decided: Decided, config_file=None, argv: Optional[List
         run_id = new_run_id(now) + (f'-{attempt}' if attempt else '')
         record['run'] = run_id
         try:
-            write_json_atomic(folder / f'{run_id}.json', record, exclusive=True)
+            write_json_atomic(folder / f'{run_id}.json', record, exclusive=True, end='\n')
             return RunRecord(folder / f'{run_id}.json', record)
         except FileExistsError:
             continue

@@ -25,7 +25,7 @@ video and with the points the whole-body model kept.
 import math
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -191,13 +191,21 @@ def load_comparison(compare_dir, sentence: str, frames: int, points: int) -> np.
     path = Path(compare_dir) / f'{sentence}.npy'
     if not path.is_file():
         raise VizError(f'no processed copy to compare: {path} does not exist')
+    return np.nan_to_num(load_rows(path, points, frames).astype(np.float32))
+
+
+def load_rows(path: Path, points: int, frames: Optional[int] = None) -> np.ndarray:
+    """The rows of a .npy as the stage writes them, (T, points, 4 or 3) (T = ``frames`` when given:
+    a processed copy of a raw file); a VizError naming the file when it is not."""
     try:
         rows = load_array(path)
     except ValueError as err:
         raise VizError(f'{path} {err}') from None
-    if rows.ndim != 3 or rows.shape[0] != frames or rows.shape[1] != points or rows.shape[2] not in (3, 4):
-        raise VizError(f'{path} has shape {rows.shape}, not ({frames}, {points}, 4 or 3) as the raw file')
-    return np.nan_to_num(rows.astype(np.float32))
+    if rows.ndim != 3 or rows.shape[1] != points or rows.shape[2] not in (3, 4) or \
+            (frames is not None and rows.shape[0] != frames):
+        raise VizError(f'{path} has shape {rows.shape}, not ' +
+                       (f'(T, {points}, 4 or 3)' if frames is None else f'({frames}, {points}, 4 or 3) as the raw file'))
+    return rows
 
 
 def draw_persons(image: np.ndarray, boxes, chosen, factor: float = 1.0) -> np.ndarray:
@@ -302,12 +310,7 @@ def locate(options: Options, sentence: str):
     npy = Path(options.output.folder) / f'{sentence}.npy'
     if not npy.is_file():
         raise VizError(f'no landmarks for {sentence!r}: {npy} does not exist (see the ledger in NPY_DIR)')
-    try:
-        rows = load_array(npy)
-    except ValueError as err:
-        raise VizError(f'{npy} {err}') from None
-    if rows.ndim != 3 or rows.shape[1] != len(options.output.rows.keypoints) or rows.shape[2] not in (3, 4):
-        raise VizError(f'{npy} has shape {rows.shape}, not (T, {len(options.output.rows.keypoints)}, 4 or 3)')
+    rows = load_rows(npy, len(options.output.rows.keypoints))
     video = videos.video(segment.video_name)
     if video.info is None:
         raise VizError(video.problem)
